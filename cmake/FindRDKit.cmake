@@ -1,0 +1,2 @@
+# placeholder replaced below
+set(RDKit_FOUND FALSE)

@@ -1,0 +1,12 @@
+# Public dependencies of molm::molm (all from Debian 12 packages; see .ci/run for the names).
+include(GNUInstallDirs)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(xtensor REQUIRED)
+find_package(dnnl REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+if(MOLM_WITH_RDKIT)
+  find_package(RDKit)
+endif()

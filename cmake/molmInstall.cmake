@@ -1,0 +1,1 @@
+# Installation and the exported package (refined by the packaging work).

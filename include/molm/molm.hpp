@@ -1,0 +1,5 @@
+// molm: a header-only toolkit that lets language models read 3D molecules. Include this for everything.
+#pragma once
+
+#include "molm/version.hpp"
+#include "molm/ops.hpp"
