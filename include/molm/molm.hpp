@@ -3,3 +3,4 @@
 
 #include "molm/version.hpp"
 #include "molm/ops.hpp"
+#include "molm/io/npy.hpp"
