@@ -98,6 +98,11 @@ struct float16 {
     std::memcpy(&f, &u, 4);
     return f;
   }
+  static float16 from_bits(std::uint16_t b) {
+    float16 r;
+    r.bits = b;
+    return r;
+  }
 };
 
 template <class T> struct dtype_of_t;

@@ -1,6 +1,8 @@
 // Thread count: MOLM_NUM_THREADS if set, else OpenMP's default. Read once, on first use.
 #pragma once
 
+#include "molm/core/error.hpp"
+
 #include <omp.h>
 
 #include <cstdlib>
@@ -24,8 +26,9 @@ inline int num_threads() {
 
 /// Change the thread count at run time (benchmarks sweep it).
 inline void set_num_threads(int n) {
+  MOLM_CHECK(n > 0, "threads", "thread count must be positive, got {}", n);
   num_threads();  // apply MOLM_NUM_THREADS first so it cannot override this call later
-  if (n > 0) omp_set_num_threads(n);
+  omp_set_num_threads(n);
 }
 
 }  // namespace molm
