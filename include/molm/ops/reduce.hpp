@@ -182,7 +182,8 @@ inline Tensor sum_to(const Tensor& g, const Shape& shape) {
 namespace ops::detail {
 template <class T> struct MaxAcc {
   acc_t<T> v;
-  std::int64_t i, k;
+  std::int64_t i;  // inner position of the next element
+  std::int64_t k;  // inner position of the maximum so far; -1 before the first element
 };
 
 inline std::pair<Tensor, Tensor> max_impl(const Tensor& x, const ReducePlan& p, bool want_index, const char* op) {
@@ -194,7 +195,7 @@ inline std::pair<Tensor, Tensor> max_impl(const Tensor& x, const ReducePlan& p, 
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
     // The accumulator tracks the running maximum, its position k, and the inner position i.
-    auto init = [] { return MaxAcc<T>{std::numeric_limits<A>::lowest(), -1, 0}; };
+    auto init = [] { return MaxAcc<T>{std::numeric_limits<A>::lowest(), /*i=*/0, /*k=*/-1}; };
     auto step = [](MaxAcc<T>& a, T v) {
       const A x = static_cast<A>(v);
       if constexpr (std::is_floating_point_v<A>) {
