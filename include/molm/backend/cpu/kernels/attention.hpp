@@ -1,0 +1,169 @@
+// Optimised scaled-dot-product attention: OpenMP over the B·H (batch, head) pairs, and per pair
+// Eigen GEMMs on [L, D] matrices (two forward, up to four backward). f32/f64 operands are read in
+// place through strided Eigen maps (a permuted [B,L,H,D] tensor needs no copy); bf16/f16 are
+// widened to float first, so all products accumulate in acc_t<T>. The maths is the reference's
+// (backend/cpu/reference/attention.hpp), which also defines AttentionProblem.
+#pragma once
+
+#include "molm/backend/cpu/reference/attention.hpp"
+
+#include <Eigen/Dense>
+
+#include <type_traits>
+
+namespace molm::backend {
+namespace attention_kernel {
+
+template <class A> using RowMatrix = Eigen::Matrix<A, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class A>
+using ConstStridedMap = Eigen::Map<const RowMatrix<A>, Eigen::Unaligned, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+
+/// The [rows, cols] matrix at `p` with the given row/column strides, as acc type A: a map of the
+/// original memory when T is A, otherwise a widened dense copy in `scratch`.
+template <class T, class A>
+ConstStridedMap<A> as_matrix(const T* p, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
+                             std::int64_t col_stride, std::vector<A>& scratch) {
+  using Stride = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  if constexpr (std::is_same_v<T, A>) {
+    return ConstStridedMap<A>(p, rows, cols, Stride(row_stride, col_stride));
+  } else {
+    scratch.resize(static_cast<std::size_t>(rows * cols));
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) scratch[r * cols + c] = static_cast<A>(p[r * row_stride + c * col_stride]);
+    return ConstStridedMap<A>(scratch.data(), rows, cols, Stride(cols, 1));
+  }
+}
+
+/// Slice [b,h] of a 4-d tensor as a matrix over its last two dimensions.
+template <class T, class A>
+ConstStridedMap<A> head_matrix(const Tensor& t, std::int64_t b, std::int64_t h, std::vector<A>& scratch) {
+  const Shape& s = t.strides();
+  return as_matrix<T, A>(t.data<T>() + b * s[0] + h * s[1], t.shape()[2], t.shape()[3], s[2], s[3], scratch);
+}
+
+/// dst (dense, rows×cols of T) = expr, evaluated in A; written in place when T is A.
+template <class T, class A, class Expr> void store(T* dst, const Expr& expr) {
+  if constexpr (std::is_same_v<T, A>) {
+    Eigen::Map<RowMatrix<A>>(dst, expr.rows(), expr.cols()).noalias() = expr;
+  } else {
+    const RowMatrix<A> m = expr;
+    for (Eigen::Index n = 0; n < m.size(); ++n) dst[n] = static_cast<T>(m.data()[n]);
+  }
+}
+
+/// Pointer and strides of the key padding mask, read once outside the parallel loop.
+struct MaskView {
+  const bool* pad = nullptr;
+  std::int64_t sb = 0, sj = 0;
+  explicit MaskView(const AttentionProblem& p) {
+    if (p.key_padding_mask.defined()) {
+      pad = p.key_padding_mask.data<bool>();
+      sb = p.key_padding_mask.strides()[0];
+      sj = p.key_padding_mask.strides()[1];
+    }
+  }
+  bool operator()(const AttentionProblem& p, std::int64_t b, std::int64_t i, std::int64_t j) const {
+    return (p.causal && j > i + (p.Lk - p.Lq)) || (pad && pad[b * sb + j * sj]);
+  }
+};
+
+}  // namespace attention_kernel
+
+/// Forward; same contract as the reference attention_forward.
+template <class T>
+void attention_forward(cpu_t, const AttentionProblem& p, const Tensor& out, const Tensor& scores, const Tensor& probs) {
+  using A = acc_t<T>;
+  using namespace attention_kernel;
+  const T* bias = p.bias.defined() ? p.bias.data<T>() : nullptr;
+  T* po = out.data<T>();
+  T* ps = scores.defined() ? scores.data<T>() : nullptr;
+  A* pp = probs.defined() ? probs.data<A>() : nullptr;
+  const MaskView masked(p);
+  const A neg_inf = -std::numeric_limits<A>::infinity();
+  const std::int64_t Lq = p.Lq, Lk = p.Lk;
+  molm::detail::parallel_for(p.B * p.H, Lq * Lk * (p.D + p.Dv + 8), [&](std::int64_t bh) {
+    const std::int64_t b = bh / p.H, h = bh % p.H;
+    std::vector<A> sq, sk, sv;
+    const auto Q = head_matrix<T, A>(p.q, b, h, sq);
+    const auto K = head_matrix<T, A>(p.k, b, h, sk);
+    const auto V = head_matrix<T, A>(p.v, b, h, sv);
+    // The logits live in the saved-probabilities buffer when there is one, else in a local matrix.
+    RowMatrix<A> local;
+    if (!pp) local.resize(Lq, Lk);
+    Eigen::Map<RowMatrix<A>> S(pp ? pp + bh * Lq * Lk : local.data(), Lq, Lk);
+    S.noalias() = Q * K.transpose();
+    const A scale = static_cast<A>(p.scale);
+    for (std::int64_t i = 0; i < Lq; ++i) {
+      A* s = S.data() + i * Lk;
+      // logits: scale·q·k + bias, -inf where masked
+      for (std::int64_t j = 0; j < Lk; ++j) {
+        s[j] *= scale;
+        if (bias) s[j] += static_cast<A>(bias[p.bias_offset(b, h, i, j)]);
+        if (masked(p, b, i, j)) s[j] = neg_inf;
+      }
+      if (ps)
+        for (std::int64_t j = 0; j < Lk; ++j) ps[(bh * Lq + i) * Lk + j] = static_cast<T>(s[j]);
+      // softmax, all zeros for a fully masked row
+      A m = neg_inf;
+      for (std::int64_t j = 0; j < Lk; ++j) m = std::max(m, s[j]);
+      A total = 0;
+      for (std::int64_t j = 0; j < Lk; ++j) {
+        s[j] = m == neg_inf ? A(0) : std::exp(s[j] - m);
+        total += s[j];
+      }
+      if (total > 0) {
+        const A inv = A(1) / total;
+        for (std::int64_t j = 0; j < Lk; ++j) s[j] *= inv;
+      }
+    }
+    store<T, A>(po + bh * Lq * p.Dv, S * V);
+  });
+}
+
+/// Backward; same contract as the reference attention_backward.
+template <class T>
+void attention_backward(cpu_t, const AttentionProblem& p, const Tensor& probs, const Tensor& dout,
+                        const Tensor& dscores, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                        const Tensor& dlogits) {
+  using A = acc_t<T>;
+  using namespace attention_kernel;
+  const A* pp = probs.data<A>();
+  const T* pds = dscores.defined() ? dscores.data<T>() : nullptr;
+  T* pdq = dq.defined() ? dq.data<T>() : nullptr;
+  T* pdk = dk.defined() ? dk.data<T>() : nullptr;
+  T* pdv = dv.defined() ? dv.data<T>() : nullptr;
+  A* pdl = dlogits.defined() ? dlogits.data<A>() : nullptr;
+  const MaskView masked(p);
+  const std::int64_t Lq = p.Lq, Lk = p.Lk;
+  const A scale = static_cast<A>(p.scale);
+  molm::detail::parallel_for(p.B * p.H, Lq * Lk * (2 * p.D + 2 * p.Dv + 8), [&](std::int64_t bh) {
+    const std::int64_t b = bh / p.H, h = bh % p.H;
+    std::vector<A> sq, sk, sv, sdo;
+    const Eigen::Map<const RowMatrix<A>> P(pp + bh * Lq * Lk, Lq, Lk);
+    RowMatrix<A> dS;
+    if (dout.defined()) {
+      const auto dO = head_matrix<T, A>(dout, b, h, sdo);
+      if (pdv) store<T, A>(pdv + bh * Lk * p.Dv, P.transpose() * dO);
+      // dS = P ⊙ (dP − rowsum(dP ⊙ P)) with dP = dO Vᵀ
+      dS.noalias() = dO * head_matrix<T, A>(p.v, b, h, sv).transpose();
+      const Eigen::Matrix<A, Eigen::Dynamic, 1> r = dS.cwiseProduct(P).rowwise().sum();
+      dS = P.cwiseProduct(dS.colwise() - r);
+    } else {
+      dS.setZero(Lq, Lk);
+      if (pdv) std::fill(pdv + bh * Lk * p.Dv, pdv + (bh + 1) * Lk * p.Dv, T(0));
+    }
+    if (pds) {
+      // Masked scores are constant -inf: they pass no gradient.
+      const Shape& st = dscores.strides();
+      const T* g = pds + b * st[0] + h * st[1];
+      for (std::int64_t i = 0; i < Lq; ++i)
+        for (std::int64_t j = 0; j < Lk; ++j)
+          if (!masked(p, b, i, j)) dS(i, j) += static_cast<A>(g[i * st[2] + j * st[3]]);
+    }
+    if (pdl) Eigen::Map<RowMatrix<A>>(pdl + bh * Lq * Lk, Lq, Lk) = dS;
+    if (pdq) store<T, A>(pdq + bh * Lq * p.D, scale * (dS * head_matrix<T, A>(p.k, b, h, sk)));
+    if (pdk) store<T, A>(pdk + bh * Lk * p.D, scale * (dS.transpose() * head_matrix<T, A>(p.q, b, h, sq)));
+  });
+}
+
+}  // namespace molm::backend
