@@ -1,0 +1,113 @@
+// Optimised softmax / log_softmax over the last dimension, with an optional additive mask.
+// Rows run in parallel; each row is first gathered (x + mask, converted to the accumulation type)
+// into a per-thread buffer, so the max / exp / sum passes are plain unit-stride loops whatever the
+// input's strides and dtype. The maths and the fully-masked-row convention are in ops/softmax.hpp.
+#pragma once
+
+#include "molm/backend/cpu/rows.hpp"
+#include "molm/core/device.hpp"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace molm::backend {
+
+/// y (dense, x's shape) = softmax(x + mask) or log_softmax(x + mask) along the last dim.
+/// `mask` may be undefined; otherwise it broadcasts to x and has x's dtype.
+template <class T>
+void softmax_forward(cpu_t, const Tensor& x, const Tensor& mask, const Tensor& y, bool log) {
+  using A = acc_t<T>;
+  const Shape& shape = x.shape();
+  const std::int64_t C = shape.back();
+  const RowLayout lx = row_layout(x, shape);
+  const RowLayout lm = mask.defined() ? row_layout(mask, shape) : RowLayout{};
+  const T* px = x.data<T>();
+  const T* pm = mask.defined() ? mask.data<T>() : nullptr;
+  T* py = y.data<T>();
+  const std::int64_t R = lx.rows();
+  const int threads = row_threads(R, C);
+  std::vector<std::vector<A>> scratch(static_cast<std::size_t>(threads), std::vector<A>(static_cast<std::size_t>(C)));
+
+  run_rows(R, threads, [&](std::int64_t r, int t) {
+    A* z = scratch[static_cast<std::size_t>(t)].data();
+    const T* xr = px + lx.row_offset(r);
+    const std::int64_t sx = lx.inner_stride;
+    if (sx == 1)
+      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j]);
+    else
+      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j * sx]);
+    if (pm) {
+      const T* mr = pm + lm.row_offset(r);
+      const std::int64_t sm = lm.inner_stride;
+      for (std::int64_t j = 0; j < C; ++j) z[j] += static_cast<A>(mr[j * sm]);
+    }
+    // The maximum keeps exp() from overflowing; a NaN anywhere becomes the "maximum" so it spreads
+    // to the whole row instead of being skipped by the comparison.
+    A mx = -std::numeric_limits<A>::infinity();
+    for (std::int64_t j = 0; j < C; ++j)
+      if (z[j] > mx || std::isnan(z[j])) mx = z[j];
+    T* yr = py + r * C;
+    if (mx == -std::numeric_limits<A>::infinity()) {  // every entry masked: see ops/softmax.hpp
+      const T fill = static_cast<T>(log ? -std::numeric_limits<A>::infinity() : A(0));
+      for (std::int64_t j = 0; j < C; ++j) yr[j] = fill;
+      return;
+    }
+    A sum = 0;
+    if (log) {
+#pragma omp simd reduction(+ : sum)
+      for (std::int64_t j = 0; j < C; ++j) sum += std::exp(z[j] - mx);
+      const A shift = mx + std::log(sum);
+      for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(z[j] - shift);
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (std::int64_t j = 0; j < C; ++j) {
+        z[j] = std::exp(z[j] - mx);
+        sum += z[j];
+      }
+      for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(z[j] / sum);
+    }
+  });
+}
+
+/// dx (dense) from the saved output y (dense) and dy (any strides, y's shape):
+///   softmax:      dx = y · (dy − Σ dy·y)
+///   log_softmax:  dx = dy − exp(y) · Σ dy, with dx = 0 (and no contribution to Σ) where y = −inf.
+template <class T>
+void softmax_backward(cpu_t, const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) {
+  using A = acc_t<T>;
+  const Shape& shape = y.shape();
+  const std::int64_t C = shape.back();
+  const RowLayout ld = row_layout(dy, shape);
+  const T* py = y.data<T>();
+  const T* pd = dy.data<T>();
+  T* pdx = dx.data<T>();
+  const std::int64_t R = ld.rows();
+  const int threads = row_threads(R, C);
+  std::vector<std::vector<A>> scratch(static_cast<std::size_t>(threads), std::vector<A>(static_cast<std::size_t>(C)));
+
+  run_rows(R, threads, [&](std::int64_t r, int t) {
+    A* g = scratch[static_cast<std::size_t>(t)].data();
+    const T* dr = pd + ld.row_offset(r);
+    const std::int64_t sd = ld.inner_stride;
+    for (std::int64_t j = 0; j < C; ++j) g[j] = static_cast<A>(dr[j * sd]);
+    const T* yr = py + r * C;
+    T* out = pdx + r * C;
+    A s = 0;
+    if (log) {
+      constexpr A ninf = -std::numeric_limits<A>::infinity();
+      for (std::int64_t j = 0; j < C; ++j)
+        if (static_cast<A>(yr[j]) != ninf) s += g[j];
+      for (std::int64_t j = 0; j < C; ++j) {
+        const A v = static_cast<A>(yr[j]);
+        out[j] = static_cast<T>(v == ninf ? A(0) : g[j] - std::exp(v) * s);
+      }
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (std::int64_t j = 0; j < C; ++j) s += g[j] * static_cast<A>(yr[j]);
+      for (std::int64_t j = 0; j < C; ++j) out[j] = static_cast<T>(static_cast<A>(yr[j]) * (g[j] - s));
+    }
+  });
+}
+
+}  // namespace molm::backend

@@ -1,0 +1,74 @@
+// Row geometry for the ops that work along the last dimension (softmax, layer_norm, rms_norm,
+// cross_entropy). A tensor of shape [..., C] is R = numel / C rows of C elements; an operand that
+// broadcasts to that shape (a mask [B, 1, 1, N] against scores [B, H, N, N], a weight [C]) is
+// described by the offset of each of its rows and its stride inside a row, 0 where it is broadcast.
+// Any strides work, so kernels never need a contiguous copy of a transposed or sliced input.
+//
+// run_rows is the optimised kernels' row loop: rows split statically over OpenMP threads, each
+// thread told its index so it can use its own scratch buffer or partial sums (summed afterwards in
+// thread order, which keeps results independent of scheduling).
+#pragma once
+
+#include "molm/core/threads.hpp"
+#include "molm/tensor/iter.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace molm::backend {
+
+/// Where the rows of one operand lie, once it is broadcast to the op's shape [..., C].
+struct RowLayout {
+  Shape outer_shape;              ///< the op's leading dimensions (all but the last)
+  Shape outer_strides;            ///< this operand's strides over them, 0 on broadcast dims
+  std::int64_t inner_stride = 0;  ///< stride along the last dimension, 0 when broadcast
+
+  std::int64_t rows() const { return outer_shape.numel(); }
+
+  /// Element offset of row `r` (rows counted in row-major order of the leading dimensions).
+  std::int64_t row_offset(std::int64_t r) const {
+    std::int64_t off = 0;
+    for (int d = outer_shape.size() - 1; d >= 0; --d) {
+      off += (r % outer_shape[d]) * outer_strides[d];
+      r /= outer_shape[d];
+    }
+    return off;
+  }
+};
+
+/// The rows of `t` broadcast to `shape` (at least 1-d; t's shape must broadcast to it).
+inline RowLayout row_layout(const Tensor& t, const Shape& shape) {
+  const Shape s = molm::detail::broadcast_strides(t, shape);
+  RowLayout l;
+  for (int d = 0; d + 1 < shape.size(); ++d) {
+    l.outer_shape.push_back(shape[d]);
+    l.outer_strides.push_back(s[d]);
+  }
+  l.inner_stride = s[shape.size() - 1];
+  return l;
+}
+
+/// Threads worth using for `rows` rows of `cols` elements each: one below ~32k elements of work.
+inline int row_threads(std::int64_t rows, std::int64_t cols) {
+  if (rows * std::max<std::int64_t>(cols, 1) < 32768) return 1;
+  return static_cast<int>(std::clamp<std::int64_t>(rows, 1, num_threads()));
+}
+
+/// body(r, thread) for every row r in [0, rows), on `threads` threads with a static split;
+/// `thread` is in [0, threads).
+template <class F> void run_rows(std::int64_t rows, int threads, F&& body) {
+  if (threads <= 1) {
+    for (std::int64_t r = 0; r < rows; ++r) body(r, 0);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+    for (std::int64_t r = begin; r < end; ++r) body(r, t);
+  }
+}
+
+}  // namespace molm::backend
