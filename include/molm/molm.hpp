@@ -3,4 +3,7 @@
 
 #include "molm/version.hpp"
 #include "molm/ops.hpp"
+#include "molm/optim.hpp"
+#include "molm/nn.hpp"
 #include "molm/io/npy.hpp"
+#include "molm/io/safetensors.hpp"
