@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run benchmark areas and print their JSON Lines on stdout (one line per figure; see
+# benchmarks/support/bench.hpp for the fields).
+#
+#   benchmarks/run.sh NAME     one area (bench_NAME; e.g. gemm)
+#   benchmarks/run.sh all      every area (every benchmarks/*.cpp)
+#
+# MOLM_BUILD_DIR   build directory (default: build/ in the repository); configured in Release with
+#                  benchmarks on and built if it lacks the program. Build output goes to stderr.
+# MOLM_NUM_THREADS threads for molm, oneDNN and the PyTorch peer (default: all cores).
+# PYTHON           interpreter for the peer scripts (default python3); without torch, peer is null.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+build="${MOLM_BUILD_DIR:-$root/build}"
+python="${PYTHON:-python3}"
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 NAME|all" >&2
+  exit 2
+fi
+if [[ "$1" == all ]]; then
+  areas=()
+  for src in "$here"/*.cpp; do areas+=("$(basename "$src" .cpp)"); done
+else
+  [[ -f "$here/$1.cpp" ]] || { echo "$0: no benchmark area '$1' (no benchmarks/$1.cpp)" >&2; exit 2; }
+  areas=("$1")
+fi
+
+export MOLM_NUM_THREADS="${MOLM_NUM_THREADS:-$(nproc)}"
+
+# Configure (Release) when the build directory is new or was configured without benchmarks.
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMOLM_BUILD_BENCHMARKS=ON -DMOLM_BUILD_TESTS=OFF \
+    -DMOLM_BUILD_EXAMPLES=OFF >&2
+elif ! grep -q '^MOLM_BUILD_BENCHMARKS:BOOL=ON' "$build/CMakeCache.txt"; then
+  cmake -S "$root" -B "$build" -DMOLM_BUILD_BENCHMARKS=ON >&2
+fi
+
+have_torch=0
+if "$python" -c 'import torch' >/dev/null 2>&1; then have_torch=1; fi
+
+peer_file="$(mktemp)"
+trap 'rm -f "$peer_file"' EXIT
+for area in "${areas[@]}"; do
+  cmake --build "$build" --target "bench_$area" >&2
+  : >"$peer_file"
+  if [[ $have_torch == 1 && -f "$here/peers/${area}_torch.py" ]]; then
+    "$python" "$here/peers/${area}_torch.py" >"$peer_file"
+  fi
+  "$build/bin/bench_$area" --peers "$peer_file"
+done
