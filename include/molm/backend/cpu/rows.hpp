@@ -58,6 +58,14 @@ inline int row_threads(std::int64_t rows, std::int64_t cols) {
 
 /// body(r, thread) for every row r in [0, rows), on `threads` threads with a static split;
 /// `thread` is in [0, threads).
+/// Copy n elements of a row (stride in elements) into a dense scratch buffer of the accumulation type.
+template <class A, class T> void load_row(A* dst, const T* src, std::int64_t stride, std::int64_t n) {
+  if (stride == 1)
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j]);
+  else
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j * stride]);
+}
+
 template <class F> void run_rows(std::int64_t rows, int threads, F&& body) {
   if (threads <= 1) {
     for (std::int64_t r = 0; r < rows; ++r) body(r, 0);

@@ -34,12 +34,7 @@ void cross_entropy_forward(cpu_t, const Tensor& logits, const Tensor& targets, s
 
   run_rows(R, threads, [&](std::int64_t r, int t) {
     A* z = scratch[static_cast<std::size_t>(t)].data();
-    const T* xr = px + lx.row_offset(r);
-    const std::int64_t sx = lx.inner_stride;
-    if (sx == 1)
-      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j]);
-    else
-      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j * sx]);
+    load_row(z, px + lx.row_offset(r), lx.inner_stride, C);
     A mx = -std::numeric_limits<A>::infinity();
     for (std::int64_t j = 0; j < C; ++j)
       if (z[j] > mx || std::isnan(z[j])) mx = z[j];

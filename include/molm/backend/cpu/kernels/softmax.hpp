@@ -31,12 +31,7 @@ void softmax_forward(cpu_t, const Tensor& x, const Tensor& mask, const Tensor& y
 
   run_rows(R, threads, [&](std::int64_t r, int t) {
     A* z = scratch[static_cast<std::size_t>(t)].data();
-    const T* xr = px + lx.row_offset(r);
-    const std::int64_t sx = lx.inner_stride;
-    if (sx == 1)
-      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j]);
-    else
-      for (std::int64_t j = 0; j < C; ++j) z[j] = static_cast<A>(xr[j * sx]);
+    load_row(z, px + lx.row_offset(r), lx.inner_stride, C);
     if (pm) {
       const T* mr = pm + lm.row_offset(r);
       const std::int64_t sm = lm.inner_stride;
