@@ -11,3 +11,4 @@
 #include "molm/nn/mlp.hpp"
 #include "molm/nn/module_list.hpp"
 #include "molm/nn/attention.hpp"
+#include "molm/nn/lora.hpp"

@@ -4,13 +4,26 @@
 // Initialisation follows PyTorch: kaiming_uniform_(a = sqrt(5)) on the weight reduces to
 // U(-1/sqrt(in), 1/sqrt(in)), and the bias uses the same bound. The values come from a molm
 // Generator, so they are reproducible but not PyTorch's numbers; checkpoints overwrite them anyway.
+//
+// A Linear may carry an adapter (LoRA, nn/lora.hpp) that forward() consults, so model code calls
+// forward() the same way whether adapters are present or not.
 #pragma once
 
 #include "molm/nn/module.hpp"
 
 #include <cmath>
+#include <memory>
 
 namespace molm::nn {
+
+/// Something that adds to a Linear's output, e.g. a LoRA update (nn/lora.hpp). Abstract here so a
+/// plain Linear needs nothing from the adapter code.
+class LinearAdapter {
+ public:
+  virtual ~LinearAdapter() = default;
+  /// `y` is the base layer's output for `x`; returns y plus the adapter's contribution.
+  virtual Tensor forward(const Tensor& x, const Tensor& y) const = 0;
+};
 
 class Linear : public Module {
  public:
@@ -24,14 +37,18 @@ class Linear : public Module {
     if (bias) this->bias = register_parameter("bias", rand({out_features}, gen, dtype, -bound, bound));
   }
 
-  /// x [..., in] → [..., out].
-  Tensor forward(const Tensor& x) const { return linear(x, weight, bias); }
+  /// x [..., in] → [..., out] (plus the adapter's term when one is attached).
+  Tensor forward(const Tensor& x) const {
+    Tensor y = linear(x, weight, bias);
+    return adapter ? adapter->forward(x, y) : y;
+  }
 
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
 
   Tensor weight;  ///< [out, in]
   Tensor bias;    ///< [out], undefined when built without bias
+  std::shared_ptr<LinearAdapter> adapter;  ///< null for a plain layer; set by lora::wrap
 
  private:
   std::int64_t in_features_, out_features_;
