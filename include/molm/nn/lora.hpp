@@ -214,7 +214,8 @@ inline std::size_t wrap(Module& model, const Config& config, Generator& gen) {
                shown < names.size() ? ", ..." : "");
   }
 
-  for (auto& [name, lin] : targets) {
+  for (auto& target : targets) {
+    Linear* lin = target.second;  // (a named copy: clang 14 cannot capture a structured binding)
     // PEFT's LoRA Linear holds three ModuleDicts keyed by adapter name, registered in this order.
     auto dict = [&](const char* field) { return lin->register_module(field, std::make_shared<Module>()); };
     auto dropout = dict("lora_dropout")->register_module(kAdapterName, std::make_shared<Dropout>(config.dropout, gen));

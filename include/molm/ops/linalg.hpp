@@ -7,11 +7,14 @@
 // [K, 1], and that added dimension is dropped from the result. Transposes are strided views, so
 // Bᵀ, Aᵀ and Wᵀ above cost no copy: the kernels take strided operands.
 // Both operands must have the same floating dtype; matmul(a, b, DType::f32) on bf16 inputs keeps
-// the f32 accumulator instead of rounding it to bf16.
+// the f32 accumulator instead of rounding it to bf16. Under autograd::autocast (bf16), f32 operands
+// are cast to bf16 and multiplied that way, with an f32 result.
 #pragma once
 
+#include "molm/autograd/autocast.hpp"
 #include "molm/backend/cpu/kernels/matmul.hpp"
 #include "molm/backend/cpu/reference/matmul.hpp"
+#include "molm/ops/binary.hpp"
 #include "molm/ops/map.hpp"
 #include "molm/ops/reduce.hpp"
 #include "molm/ops/view.hpp"
@@ -58,6 +61,11 @@ inline void check_matmul_dtypes(const Tensor& a, const Tensor& b, DType out, con
   MOLM_CHECK(out == a.dtype() || (a.dtype() == DType::bf16 && out == DType::f32), op,
              "cannot produce {} from {} inputs {} and {} (only bf16 inputs may give an f32 result)", name(out),
              name(a.dtype()), a.shape().str(), b.shape().str());
+}
+
+/// Whether autograd::autocast (bf16) takes over a product of `a` and `b`: both f32 (see autocast.hpp).
+inline bool autocast_bf16(const Tensor& a, const Tensor& b) {
+  return autograd::autocast_dtype() == DType::bf16 && a.dtype() == DType::f32 && b.dtype() == DType::f32;
 }
 
 /// a [..., M, K] · b [..., K, N], both at least 2-D, batch dims broadcast; recorded for autograd.
@@ -120,6 +128,8 @@ inline Tensor matmul(const Tensor& a, const Tensor& b, DType out_dtype) {
   const std::int64_t ka = a.shape().back(), kb = b.dim() == 1 ? b.shape()[0] : b.shape()[b.dim() - 2];
   MOLM_CHECK(ka == kb, "matmul", "inner dimensions differ: {} @ {} ({} vs {})", a.shape().str(), b.shape().str(), ka,
              kb);
+  if (out_dtype == DType::f32 && ops::detail::autocast_bf16(a, b))  // bf16 GEMM, f32 result; casts recorded
+    return matmul(a.to(DType::bf16), b.to(DType::bf16), DType::f32);
   Tensor y = ops::detail::matmul_nd(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b, out_dtype);
   if (a.dim() == 1) y = y.squeeze(-2);
   if (b.dim() == 1) y = y.squeeze(-1);
@@ -145,6 +155,10 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
     MOLM_CHECK(bias.dim() == 1 && bias.shape()[0] == out_features, "linear", "bias {} does not match weight {}",
                bias.shape().str(), weight.shape().str());
     ops::detail::check_same_dtype(bias, weight, "linear");
+  }
+  if (ops::detail::autocast_bf16(x, weight)) {  // bf16 GEMM, f32 result; the bias is added in f32
+    const Tensor y = matmul(x.to(DType::bf16), weight.to(DType::bf16).transpose(0, 1), DType::f32);
+    return bias.defined() ? add(y, bias) : y;
   }
   Shape out_shape = x.shape();
   out_shape[out_shape.size() - 1] = out_features;
