@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in scripts/debian-packages.txt. Does nothing (and needs no
-# network or root) when they are all installed already, so re-running the set-up scripts is fast.
-# Uses sudo when not run as root.
+# Installs the Debian packages listed in scripts/debian-packages.txt (or in the list file given as
+# the first argument). Does nothing (and needs no network or root) when they are all installed
+# already, so re-running the set-up scripts is fast. Uses sudo when not run as root.
 set -euo pipefail
-list="$(dirname "${BASH_SOURCE[0]}")/debian-packages.txt"
+list="${1:-$(dirname "${BASH_SOURCE[0]}")/debian-packages.txt}"
 mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$list")
 
 missing=()

@@ -58,15 +58,19 @@ namespace po = boost::program_options;
 
 /// Parses a command's arguments against `options` (plus --help); turns Boost's errors into
 /// usage_error. Returns nullopt when --help was given and the help text has been printed.
+/// `positional` names the options that bare arguments fill (e.g. `molm inspect PATH`); `synopsis`
+/// is what the usage line shows after the command name.
 inline std::optional<po::variables_map> parse_command_line(const std::string& command,
                                                            const std::vector<std::string>& args,
-                                                           po::options_description options) {
+                                                           po::options_description options,
+                                                           const po::positional_options_description& positional = {},
+                                                           const std::string& synopsis = "[options]") {
   options.add_options()("help,h", "show this help");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
     if (vm.count("help")) {
-      std::cout << "usage: molm " << command << " [options]\n\n" << options << "\n";
+      std::cout << "usage: molm " << command << " " << synopsis << "\n\n" << options << "\n";
       return std::nullopt;
     }
     po::notify(vm);

@@ -3,6 +3,7 @@
 #include "command.hpp"
 #include "commands/help.hpp"
 #include "commands/info.hpp"
+#include "commands/inspect.hpp"
 
 #include <molm/core/error.hpp>
 #include <molm/version.hpp>
@@ -17,6 +18,7 @@ namespace {
 molm::cli::CommandRegistry make_registry() {
   molm::cli::CommandRegistry registry;
   registry.add(molm::cli::info_command());
+  registry.add(molm::cli::inspect_command());
   return registry;
 }
 

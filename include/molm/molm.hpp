@@ -7,3 +7,6 @@
 #include "molm/nn.hpp"
 #include "molm/io/npy.hpp"
 #include "molm/io/safetensors.hpp"
+#include "molm/io/torch_checkpoint.hpp"
+#include "molm/io/llama2c.hpp"
+#include "molm/io/checkpoint_dir.hpp"

@@ -32,8 +32,8 @@ class AtomicFile {
     // A unique name per process and call, hidden, and recognisable if a crash ever leaves it behind.
     static std::atomic<unsigned> counter{0};
     const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
-    temp_ = dir / ("." + target_.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                   std::to_string(counter++) + "." + std::to_string(tick & 0xffffff));
+    // (fmt, not "." + std::string: GCC 12 warns falsely about that with -Wrestrict, bug 105329)
+    temp_ = dir / fmt::format(".{}.tmp.{}.{}.{}", target_.filename().string(), ::getpid(), counter++, tick & 0xffffff);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     MOLM_CHECK(fd_ >= 0, component_, "cannot create a temporary file in {} to write {}: {}", dir.string(),
                target_.filename().string(), std::strerror(errno));

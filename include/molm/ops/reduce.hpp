@@ -125,6 +125,7 @@ inline Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale) {
       reduce_into<T, T>(
           x, p, out, [] { return A{0}; }, [](A& a, T v) { a += static_cast<A>(static_cast<acc_t<T>>(v)); },
           [scale](A a) {
+            (void)scale;  // unused for integers (clang warns about the capture otherwise)
             if constexpr (std::is_integral_v<T>) return static_cast<T>(a);
             else return static_cast<T>(static_cast<acc_t<T>>(static_cast<double>(a) * scale));
           });
@@ -224,8 +225,8 @@ inline Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims = {}, 
   Tensor out = keep.view(p.out_shape);
   if (autograd::any_requires_grad({&x})) {
     autograd::SavedTensor sx(x, "amax"), sy(keep, "amax");
-    Shape keep_shape = p.keep_shape, in_shape = x.shape();
-    autograd::record("amax", {x}, {out}, [sx, sy, keep_shape, in_shape](const std::vector<Tensor>& g) {
+    Shape keep_shape = p.keep_shape;
+    autograd::record("amax", {x}, {out}, [sx, sy, keep_shape](const std::vector<Tensor>& g) {
       const Tensor& xv = sx.get();
       Tensor hit = eq(xv, sy.get()).to(xv.dtype());  // 1 at every maximum
       Tensor ties = sum_to(hit, keep_shape);         // how many maxima share each output
