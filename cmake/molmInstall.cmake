@@ -37,7 +37,7 @@ configure_package_config_file(cmake/molmConfig.cmake.in "${PROJECT_BINARY_DIR}/m
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/molmConfigVersion.cmake"
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/molmConfig.cmake" "${PROJECT_BINARY_DIR}/molmConfigVersion.cmake"
-              cmake/FindRDKit.cmake cmake/FindMinizip.cmake
+              cmake/FindRDKit.cmake cmake/FindMinizip.cmake cmake/FindLMDB.cmake
         DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
 
 # ---- molm.pc ---------------------------------------------------------------------------------------

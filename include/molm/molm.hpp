@@ -10,3 +10,5 @@
 #include "molm/io/torch_checkpoint.hpp"
 #include "molm/io/llama2c.hpp"
 #include "molm/io/checkpoint_dir.hpp"
+#include "molm/chem/featurize.hpp"  // RDKit-free; the RDKit bridge is molm::chem (chem/*.hpp)
+#include "molm/data/conformer_cache.hpp"

@@ -1,0 +1,98 @@
+#include "support/testing.hpp"
+
+#include <molm/data/benchmarks.hpp>
+
+#include <fstream>
+
+#include <unistd.h>
+
+using namespace molm;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch_file(const std::string& name, const std::string& content) {
+  static const struct Root {
+    fs::path path = fs::temp_directory_path() / ("molm_benchmarks_test_" + std::to_string(::getpid()));
+    Root() { fs::create_directories(path); }
+    ~Root() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } root;
+  const auto p = root.path / name;
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("delimited tables: header lookup, CRLF, gzip, and errors that name file and line") {
+  const auto ok = scratch_file("ok.tsv", "a\tb\r\n1\t2\r\n\r\n3\t4\n");
+  const auto t = data::read_delimited(ok, '\t');
+  CHECK(t.header == std::vector<std::string>{"a", "b"});
+  REQUIRE(t.rows.size() == 2);
+  CHECK(t.rows[1].fields == std::vector<std::string>{"3", "4"});
+  CHECK(t.rows[1].line == 4);
+  CHECK(t.column("b") == 1);
+  CHECK_THROWS_WITH(t.column("smiles"), Catch::Contains("no column 'smiles' (columns: a, b)"));
+
+  CHECK_THROWS_WITH(data::read_delimited(scratch_file("short.tsv", "a\tb\n1\n"), '\t'),
+                    Catch::Contains("short.tsv:2: 1 fields, the header has 2"));
+  CHECK_THROWS_WITH(data::read_delimited(scratch_file("latin1.tsv", "a\tb\n\xe9\t1\n"), '\t'),
+                    Catch::Contains("not UTF-8"));
+  CHECK_THROWS_WITH(data::read_delimited(scratch_file("quoted.csv", "a,b\n\"x,y\",1\n"), ','),
+                    Catch::Contains("quoted fields are not supported"));
+  CHECK_THROWS_WITH(data::read_delimited(scratch_file("empty.tsv", ""), '\t'), Catch::Contains("is empty"));
+  CHECK_THROWS_WITH(data::read_delimited(fs::path("/nonexistent/x.tsv"), '\t'), Catch::Contains("cannot open"));
+
+  CHECK_THROWS_WITH(data::read_qm9(scratch_file("qm9.csv", "mol_id,smiles\ngdb_1,C\n")), Catch::Contains("no column 'homo'"));
+  CHECK_THROWS_WITH(data::read_chebi20(scratch_file("chebi.txt", "CID\tSMILES\tdescription\nx\tC\tThe molecule is.\n")),
+                    Catch::Contains("chebi.txt:2: column 'CID' = 'x' is not an integer"));
+}
+
+TEST_CASE("ChEBI-20's doubled backslashes are undone") {
+  std::string s = "C/C=C\\\\C";  // as published: C/C=C\\C
+  CHECK(data::undo_doubled_backslashes(s));
+  CHECK(s == "C/C=C\\C");
+  std::string clean = "C/C=C\\C";
+  CHECK_FALSE(data::undo_doubled_backslashes(clean));
+  CHECK(clean == "C/C=C\\C");
+}
+
+TEST_CASE("The real benchmark files read as their README describes") {
+  const fs::path dir = testing::shared_data_dir();
+  if (!fs::exists(dir / "chebi20/validation.txt")) {
+    WARN("shared data absent (" << dir.string() << "): skipping");
+    std::exit(77);  // CTest: skipped
+  }
+  const auto chebi = data::read_chebi20(dir / "chebi20/validation.txt");
+  CHECK(chebi.size() == 3301);
+  std::size_t repaired = 0;
+  for (const auto& r : chebi) {
+    repaired += r.smiles_repaired;
+    CHECK(r.smiles.find("\\\\") == std::string::npos);
+    CHECK(r.description.rfind("The molecule is", 0) == 0);
+  }
+  CHECK(repaired == 502);  // the README's count of rows with doubled backslashes
+
+  const auto props = data::read_pubchem_properties(dir / "pubchem/properties-validation.tsv.gz");
+  REQUIRE(props.size() == chebi.size());
+  std::size_t without_logp = 0, same_smiles = 0;
+  for (std::size_t i = 0; i < props.size(); ++i) {
+    CHECK(props[i].cid == chebi[i].cid);  // same order as ChEBI-20
+    without_logp += !props[i].xlogp3.has_value();
+    same_smiles += props[i].smiles == chebi[i].smiles;
+  }
+  CHECK(without_logp == 205);  // README: 205 rows without a PubChem logP
+  CHECK(same_smiles == props.size());
+  CHECK(props[0].cid == 92470518);
+  CHECK(props[0].molecular_weight == Approx(354.4));
+  CHECK(props[0].hbond_acceptor == 5);
+
+  const auto qm9 = data::read_qm9(dir / "qm/qm9-sample-train.csv.gz");
+  CHECK(qm9.size() == 15934);
+  CHECK(qm9[0].mol_id == "gdb_65516");
+  CHECK(qm9[0].homo_ev == Approx(-0.2408 * 27.211386245988).epsilon(1e-12));
+  for (const auto& q : qm9) CHECK(std::abs(q.gap_ev - (q.lumo_ev - q.homo_ev)) < 1.5e-4 * 27.3);  // README's check
+}
