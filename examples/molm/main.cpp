@@ -4,6 +4,9 @@
 #include "commands/help.hpp"
 #include "commands/info.hpp"
 #include "commands/inspect.hpp"
+#ifdef MOLM_HAVE_CHEM
+#include "commands/prepare.hpp"
+#endif
 
 #include <molm/core/error.hpp>
 #include <molm/version.hpp>
@@ -19,6 +22,9 @@ molm::cli::CommandRegistry make_registry() {
   molm::cli::CommandRegistry registry;
   registry.add(molm::cli::info_command());
   registry.add(molm::cli::inspect_command());
+#ifdef MOLM_HAVE_CHEM
+  registry.add(molm::cli::prepare_command());
+#endif
   return registry;
 }
 

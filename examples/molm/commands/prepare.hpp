@@ -1,0 +1,196 @@
+// `molm prepare INPUT... --out CACHE`: molecules (SMILES, SDF/MOL, CSV/TSV, XYZ files) → conformers
+// with provenance (chem/conformer.hpp) → the LMDB conformer cache (data/conformer_cache.hpp).
+//
+// All cores (OpenMP over molecules), a progress line on a terminal (rate, ETA; a plain line every
+// 10 s otherwise), and a JSONL report: one provenance record per molecule, then a summary line.
+// Resumable: molecules already in the cache with the same settings are not embedded again (they are
+// reported as "cached"), and results are committed in batches, so a killed run keeps every batch
+// it finished. Exit status 0 when at least one molecule has a conformer; every failure is listed.
+#pragma once
+
+#include "command.hpp"
+
+#include <molm/chem/conformer.hpp>
+#include <molm/chem/readers.hpp>
+#include <molm/core/threads.hpp>
+#include <molm/data/conformer_cache.hpp>
+#include <molm/version.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace molm::cli {
+
+namespace detail {
+
+/// What the cached conformers depend on: a change here makes a new cache key, never a stale hit.
+inline nlohmann::json prepare_settings(const chem::EmbedOptions& o) {
+  return {{"record_format", data::ConformerCache::kVersion},
+          {"method", "ETKDGv3"},
+          {"seed", o.seed},
+          {"random_coords_retry", o.random_coords_retry},
+          {"mmff", o.mmff ? o.mmff_variant : "none"},
+          {"mmff_max_iterations", o.mmff_max_iterations},
+          {"use_input_3d", o.use_input_3d},
+          {"allow_2d", o.allow_2d},
+          {"keep_hydrogens", o.keep_hydrogens},
+          {"max_atoms", o.max_atoms},
+          {"crop", o.crop}};
+}
+
+/// A progress line: rewritten in place on a terminal, printed every 10 s otherwise.
+class Progress {
+ public:
+  explicit Progress(std::size_t total) : total_(total), tty_(::isatty(STDERR_FILENO) != 0), start_(now()) {}
+  void update(std::size_t done, bool final = false) {
+    const double t = now() - start_;
+    if (!final && !tty_ && t - last_ < 10.0) return;
+    if (final && !tty_ && done == last_done_) return;  // already printed
+    last_ = t;
+    last_done_ = done;
+    const double rate = t > 0 ? static_cast<double>(done) / t : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
+    const std::string line = fmt::format("[prepare] {}/{} molecules  {:.1f}/s  elapsed {:.0f}s  ETA {:.0f}s", done,
+                                         total_, rate, t, eta);
+    if (tty_) std::cerr << "\r" << line << (final ? "\n" : "") << std::flush;
+    else std::cerr << line << "\n";
+  }
+
+ private:
+  static double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  std::size_t total_;
+  bool tty_;
+  double start_, last_ = -1e9;
+  std::size_t last_done_ = static_cast<std::size_t>(-1);
+};
+
+}  // namespace detail
+
+inline Command prepare_command() {
+  return {"prepare", "molecules (SMILES/SDF/CSV/TSV/XYZ) -> conformers with provenance -> LMDB cache + report",
+          [](const std::vector<std::string>& args) {
+            po::options_description options("molm prepare options");
+            chem::EmbedOptions embed;
+            chem::ReadOptions read;
+            std::size_t batch = 256;
+            options.add_options()("input", po::value<std::vector<std::string>>()->required(),
+                                  "molecule files (.smi .sdf .mol .csv .tsv .xyz)")(
+                "out", po::value<std::string>()->required(), "the LMDB conformer cache (a file; created if missing)")(
+                "report", po::value<std::string>(), "JSONL report: one provenance record per molecule, then a summary")(
+                "threads", po::value<int>(), "worker threads (default: MOLM_NUM_THREADS, else all cores)")(
+                "seed", po::value<int>(&embed.seed)->default_value(42), "ETKDGv3 seed (also seeds --crop)")(
+                "allow-2d", po::bool_switch(&embed.allow_2d), "when embedding fails, keep 2D coordinates (marked)")(
+                "max-atoms", po::value<std::size_t>(&embed.max_atoms)->default_value(256),
+                "largest molecule (heavy atoms) accepted")(
+                "crop", po::bool_switch(&embed.crop), "crop larger molecules to --max-atoms (seeded) instead of failing")(
+                "timeout", po::value<double>(&embed.timeout_seconds)->default_value(60), "seconds per molecule")(
+                "format", po::value<std::string>(&read.format), "input format when the extension does not say")(
+                "smiles-column", po::value<std::string>(&read.smiles_column)->default_value("smiles"),
+                "CSV/TSV column holding the SMILES")(
+                "batch", po::value<std::size_t>(&batch)->default_value(256), "molecules per committed batch");
+            po::positional_options_description positional;
+            positional.add("input", -1);
+            const auto vm = parse_command_line("prepare", args, options, positional,
+                                               "INPUT... --out CACHE [--report R.jsonl] [options]");
+            if (!vm) return int(exit_ok);
+            if (vm->count("threads")) {
+              const int n = (*vm)["threads"].as<int>();
+              if (n < 1) throw usage_error("molm prepare: --threads must be at least 1");
+              omp_set_num_threads(n);
+            }
+            if (batch == 0) throw usage_error("molm prepare: --batch must be at least 1");
+
+            // Read every input first: a missing file or column stops here, before any work.
+            std::vector<chem::Molecule> molecules;
+            for (const auto& input : (*vm)["input"].as<std::vector<std::string>>())
+              chem::for_each_molecule(input, [&](chem::Molecule&& m) { molecules.push_back(std::move(m)); }, read);
+
+            const data::ConformerCache cache((*vm)["out"].as<std::string>());
+            const std::uint64_t settings = data::settings_hash(detail::prepare_settings(embed));
+            std::ofstream report;
+            if (vm->count("report")) {
+              report.open((*vm)["report"].as<std::string>(), std::ios::trunc);
+              if (!report) MOLM_THROW("prepare", "cannot write the report {}", (*vm)["report"].as<std::string>());
+            }
+
+            std::map<std::string, std::size_t> by_status, by_method;
+            std::size_t ok = 0, cached = 0, failed = 0;
+            detail::Progress progress(molecules.size());
+            for (std::size_t begin = 0; begin < molecules.size(); begin += batch) {
+              const std::size_t end = std::min(molecules.size(), begin + batch);
+              std::vector<chem::Conformer> results(end - begin);
+              std::vector<char> hit(end - begin, 0);
+#pragma omp parallel for schedule(dynamic, 1)
+              for (std::size_t i = begin; i < end; ++i) {
+                const chem::Molecule& m = molecules[i];
+                if (m.mol && cache.contains(chem::canonical_smiles(*m.mol), settings)) {
+                  hit[i - begin] = 1;
+                  continue;
+                }
+                results[i - begin] = chem::embed(m, embed);
+              }
+              auto writer = cache.writer();
+              for (std::size_t i = begin; i < end; ++i) {
+                const chem::Conformer& c = results[i - begin];
+                nlohmann::json record;
+                if (hit[i - begin]) {
+                  const chem::Molecule& m = molecules[i];
+                  record = {{"input", m.input}, {"file", m.file}, {"record", m.record},
+                            {"canonical_smiles", chem::canonical_smiles(*m.mol)}, {"status", "cached"}};
+                  ++cached;
+                  ++by_status["cached"];
+                } else {
+                  record = c.provenance;
+                  ++by_status[record.value("status", "?")];
+                  if (c.ok()) {
+                    ++ok;
+                    ++by_method[record.value("method", "?")];
+                    data::CachedConformer entry;
+                    entry.smiles = c.provenance.canonical_smiles;
+                    entry.settings = settings;
+                    entry.elements = c.symbols;
+                    for (const auto& p : c.positions) entry.coordinates.insert(entry.coordinates.end(), p.begin(), p.end());
+                    entry.provenance = record;
+                    writer.put(entry);
+                  } else {
+                    ++failed;
+                  }
+                }
+                if (report) report << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+              }
+              writer.commit();  // this batch is now safe from a kill
+              report.flush();
+              progress.update(end);
+            }
+            progress.update(molecules.size(), true);
+
+            const nlohmann::json summary = {{"summary",
+                                             {{"molecules", molecules.size()}, {"ok", ok}, {"cached", cached},
+                                              {"failed", failed}, {"by_status", by_status}, {"by_method", by_method},
+                                              {"cache", cache.path().string()}, {"cache_records", cache.size()},
+                                              {"settings", detail::prepare_settings(embed)},
+                                              {"molm_version", molm::version()}}}};
+            if (report) report << summary.dump() << "\n";
+            std::cerr << fmt::format("[prepare] {} molecules: {} new conformers, {} from the cache, {} failed", molecules.size(),
+                                     ok, cached, failed);
+            for (const auto& [status, n] : by_status)
+              if (status != "ok" && status != "cached") std::cerr << fmt::format("; {} {}", n, status);
+            std::cerr << "\n";
+            if (failed && !report) std::cerr << "[prepare] pass --report FILE to list every failure with its reason\n";
+            return int(ok + cached > 0 ? exit_ok : exit_failure);
+          }};
+}
+
+}  // namespace molm::cli

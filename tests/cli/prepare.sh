@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `molm prepare` end to end: conformers into the cache with a JSONL report, bad molecules listed with
+# their reason, a second run served from the cache, exit 1 when nothing succeeds.
+# Usage: prepare.sh MOLM_BINARY
+set -uo pipefail
+molm="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+check() { grep -qE -- "$2" "$1" || fail "$1 does not match '$2': $(tail -c 600 "$1")"; }
+
+printf 'CCO ethanol\nc1ccccc1O phenol\nCC(=O)Oc1ccccc1C(=O)O aspirin\nnot_a_smiles bad\nC1CC unclosed\n' >"$work/in.smi"
+printf 'smiles,name\nCC(N)C(=O)O,alanine\nC,methane\n' >"$work/in.csv"
+
+"$molm" prepare "$work/in.smi" "$work/in.csv" --out "$work/cache.lmdb" --report "$work/r1.jsonl" --threads 2 \
+  2>"$work/err1"
+rc=$?
+[[ $rc -eq 0 ]] || fail "first run exited $rc: $(cat "$work/err1")"
+[[ $(wc -l <"$work/r1.jsonl") -eq 8 ]] || fail "report has $(wc -l <"$work/r1.jsonl") lines, expected 7 records + summary"
+check "$work/r1.jsonl" '"summary":\{.*"failed":2,.*"molecules":7,"molm_version":"[^"]*","ok":5'
+check "$work/r1.jsonl" '"input":"not_a_smiles".*"status":"invalid_input"'
+check "$work/r1.jsonl" '"canonical_smiles":"CCO".*"method":"etkdg_v3".*"status":"ok"'
+check "$work/err1" '7 molecules: 5 new conformers, 0 from the cache, 2 failed; 2 invalid_input'
+
+# The second run embeds nothing: every good molecule comes from the cache.
+"$molm" prepare "$work/in.smi" "$work/in.csv" --out "$work/cache.lmdb" --report "$work/r2.jsonl" 2>"$work/err2"
+[[ $? -eq 0 ]] || fail "second run failed: $(cat "$work/err2")"
+check "$work/r2.jsonl" '"summary":\{.*"cached":5,'
+check "$work/err2" '0 new conformers, 5 from the cache'
+
+# Another seed is another cache key: embedded again.
+"$molm" prepare "$work/in.csv" --out "$work/cache.lmdb" --seed 7 2>"$work/err3"
+check "$work/err3" '2 new conformers, 0 from the cache'
+
+# Nothing usable: exit 1. A missing column: a one-line error, exit 1.
+printf 'xx\nyy\n' >"$work/bad.smi"
+"$molm" prepare "$work/bad.smi" --out "$work/other.lmdb" 2>"$work/err4"
+[[ $? -eq 1 ]] || fail "all-invalid input should exit 1"
+printf 'name\nx\n' >"$work/nocol.csv"
+out="$("$molm" prepare "$work/nocol.csv" --out "$work/other.lmdb" 2>&1)"
+[[ $? -eq 1 && "$out" == *smiles* ]] || fail "missing column: $out"
+
+if ((failures)); then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all prepare checks passed"
