@@ -4,23 +4,13 @@
 
 #include <fstream>
 
-#include <unistd.h>
-
 using namespace molm;
 namespace fs = std::filesystem;
 
 namespace {
 
 fs::path scratch_file(const std::string& name, const std::string& content) {
-  static const struct Root {
-    fs::path path = fs::temp_directory_path() / ("molm_benchmarks_test_" + std::to_string(::getpid()));
-    Root() { fs::create_directories(path); }
-    ~Root() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } root;
-  const auto p = root.path / name;
+  const auto p = testing::scratch_root() / name;
   std::ofstream(p, std::ios::binary) << content;
   return p;
 }

@@ -12,20 +12,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch_file(const std::string& name) {
-  static const struct Root {
-    fs::path path = fs::temp_directory_path() / ("molm_conformer_cache_test_" + std::to_string(::getpid()));
-    Root() { fs::create_directories(path); }
-    ~Root() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } root;
-  const auto p = root.path / name;
-  fs::remove(p);
-  fs::remove(p.string() + "-lock");
-  return p;
-}
+/// A database file that does not exist yet, in a fresh scratch folder.
+fs::path scratch_file(const std::string& name) { return testing::scratch_dir(name) / name; }
 
 CachedConformer water(std::uint64_t settings) {
   CachedConformer c;

@@ -4,26 +4,11 @@
 
 #include <fstream>
 
-#include <unistd.h>
 
 using namespace molm;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path scratch(const std::string& sub) {
-  static const struct Root {  // removed when the test program exits
-    fs::path path = fs::temp_directory_path() / ("molm_checkpoint_reader_test_" + std::to_string(::getpid()));
-    ~Root() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } root;
-  const auto dir = root.path / sub;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::map<std::string, Tensor> sample_tensors() {
   return {{"encoder.weight", testing::random({3, 4}, 1, DType::f32)},
@@ -40,7 +25,7 @@ void write_text(const fs::path& p, const std::string& s) {
 }  // namespace
 
 TEST_CASE("CheckpointReader lists and reads a safetensors file") {
-  const auto dir = scratch("single");
+  const auto dir = testing::scratch_dir("single");
   const auto tensors = sample_tensors();
   save_safetensors(dir / "m.safetensors", tensors);
 
@@ -65,7 +50,7 @@ TEST_CASE("CheckpointReader lists and reads a safetensors file") {
 }
 
 TEST_CASE("CheckpointReader opens sharded indexes and model folders") {
-  const auto dir = scratch("sharded");
+  const auto dir = testing::scratch_dir("sharded");
   auto tensors = sample_tensors();
   std::map<std::string, Tensor> first, second;
   for (auto& [n, t] : tensors) (n.rfind("encoder", 0) == 0 ? first : second).emplace(n, t);
@@ -85,13 +70,13 @@ TEST_CASE("CheckpointReader opens sharded indexes and model folders") {
   CHECK(by_folder.format() == io::CheckpointFormat::directory);
   CHECK(by_folder.listing().size() == tensors.size());
 
-  const auto empty = scratch("empty-folder");
+  const auto empty = testing::scratch_dir("empty-folder");
   CHECK_THROWS_WITH(io::CheckpointReader::open(empty), Catch::Contains("holds no model.safetensors"));
   CHECK_THROWS_WITH(io::CheckpointReader::open(empty / "missing.safetensors"), Catch::Contains("no such file"));
 }
 
 TEST_CASE("CheckpointReader rejects a file that is no checkpoint with molm::error") {
-  const auto dir = scratch("garbage");
+  const auto dir = testing::scratch_dir("garbage");
   write_text(dir / "notes.safetensors", "this is not a checkpoint at all");
   CHECK_THROWS_AS(io::CheckpointReader::open(dir / "notes.safetensors"), molm::error);
   write_text(dir / "index.json", "{\"weight_map\": {\"a\": \"../../etc/passwd\"}}");
@@ -129,7 +114,7 @@ TEST_CASE("CheckpointReader reads a llama2.c .bin as HF Llama tensors") {
   const std::int32_t header[7] = {4, 6, 1, 2, 1, 5, 3};
   const std::int64_t head_dim = 2, kv_dim = 2;
   const std::int64_t floats = 5 * 4 + 4 + 4 * 4 + kv_dim * 4 * 2 + 4 * 4 + 4 + 6 * 4 * 3 + 4 + 2 * 3 * head_dim / 2;
-  const auto dir = scratch("llama2c");
+  const auto dir = testing::scratch_dir("llama2c");
   {
     std::ofstream out(dir / "tiny.bin", std::ios::binary);
     out.write(reinterpret_cast<const char*>(header), sizeof header);
@@ -156,7 +141,7 @@ TEST_CASE("CheckpointReader reads a llama2.c .bin as HF Llama tensors") {
 }
 
 TEST_CASE("CheckpointReader reads a checkpoint directory, and its backup after an interrupted save") {
-  const auto parent = scratch("ckdir");
+  const auto parent = testing::scratch_dir("ckdir");
   io::Checkpoint c;
   c.config = {{"preset", "tiny"}};
   for (const auto& [n, t] : sample_tensors()) c.model.insert(n, t);

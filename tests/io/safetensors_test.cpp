@@ -5,7 +5,6 @@
 #include <iterator>
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 using namespace molm;
 
@@ -13,33 +12,6 @@ namespace {
 
 constexpr DType kAllDTypes[] = {DType::f64, DType::f32, DType::f16, DType::bf16,
                                 DType::i64, DType::i32, DType::u8,  DType::boolean};
-
-/// This process's scratch folder, so a parallel (e.g. sanitizer) run of this test cannot collide;
-/// removed when the test program exits.
-const std::filesystem::path& scratch_root() {
-  static const struct Root {
-    std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                 ("molm_safetensors_test_" + std::to_string(::getpid()));
-    ~Root() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } root;
-  return root.path;
-}
-
-/// A fresh, empty folder under scratch_root().
-std::filesystem::path scratch(const std::string& sub) {
-  const auto dir = scratch_root() / sub;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -70,7 +42,7 @@ void require_equal(const Tensor& a, const Tensor& b) {
 /// AddressSanitizer sees any read past the end.
 void require_rejected(const std::string& bytes, const std::string& expect) {
   INFO("expected error containing: " << expect);
-  const auto path = scratch_root() / "bad.safetensors";
+  const auto path = testing::scratch_root() / "bad.safetensors";
   std::filesystem::create_directories(path.parent_path());
   write_bytes(path, bytes);
   std::string message;
@@ -122,7 +94,7 @@ std::map<std::string, Tensor> sample_tensors() {
 }  // namespace
 
 TEST_CASE("safetensors round-trips every dtype, layout, scalar and empty tensor, and metadata", "[io][safetensors]") {
-  const auto dir = scratch("roundtrip");
+  const auto dir = testing::scratch_dir("roundtrip");
   const auto tensors = sample_tensors();
   const std::map<std::string, std::string> meta{{"format", "pt"}, {"unicode", "ü\"\n"}};
   save_safetensors(dir / "t.safetensors", tensors, meta);
@@ -142,7 +114,7 @@ TEST_CASE("safetensors round-trips every dtype, layout, scalar and empty tensor,
   }
   // The data section starts 8-byte aligned, as the reference writer pads the header with spaces.
   REQUIRE(f.data_start() % 8 == 0);
-  const std::string raw = read_bytes(dir / "t.safetensors");
+  const std::string raw = testing::read_file(dir / "t.safetensors");
   REQUIRE(raw[f.data_start() - 1] != '\0');
 
   // load_safetensors gives the same, ordered by name.
@@ -158,11 +130,11 @@ TEST_CASE("safetensors round-trips every dtype, layout, scalar and empty tensor,
   // No metadata: no __metadata__ entry.
   save_safetensors(dir / "nometa.safetensors", {{"x", testing::random({2}, 3)}});
   REQUIRE(SafetensorsFile(dir / "nometa.safetensors").metadata().empty());
-  REQUIRE(read_bytes(dir / "nometa.safetensors").find("__metadata__") == std::string::npos);
+  REQUIRE(testing::read_file(dir / "nometa.safetensors").find("__metadata__") == std::string::npos);
 }
 
 TEST_CASE("safetensors tensors are zero-copy views that keep the mapping alive", "[io][safetensors]") {
-  const auto dir = scratch("zerocopy");
+  const auto dir = testing::scratch_dir("zerocopy");
   const Tensor w = testing::random({16, 8}, 5, DType::f32);
   save_safetensors(dir / "w.safetensors", {{"w", w}, {"b", testing::random({3}, 6, DType::bf16)}});
   Tensor a, b;
@@ -189,7 +161,7 @@ TEST_CASE("safetensors copies a tensor that the file misaligns for its type", "[
   const float vals[2] = {1.5f, -2.25f};
   bytes += '\x05';
   bytes.append(reinterpret_cast<const char*>(vals), sizeof vals);
-  const auto dir = scratch("misaligned");
+  const auto dir = testing::scratch_dir("misaligned");
   write_bytes(dir / "m.safetensors", bytes);
   SafetensorsFile f(dir / "m.safetensors");
   REQUIRE((data_start + 1) % 4 != 0);  // the test means what it says
@@ -223,7 +195,7 @@ TEST_CASE("safetensors reads the file written by the reference library (golden)"
   REQUIRE(f.tensor("scalar").item<float>() == 3.25f);
   REQUIRE(f.tensor("empty").shape() == Shape{0, 4});
   // Written back by molm and read again: identical tensors and metadata.
-  const auto out = scratch("golden") / "again.safetensors";
+  const auto out = testing::scratch_dir("golden") / "again.safetensors";
   save_safetensors(out, f.tensors(), f.metadata());
   SafetensorsFile g(out);
   REQUIRE(g.metadata() == f.metadata());
@@ -231,7 +203,7 @@ TEST_CASE("safetensors reads the file written by the reference library (golden)"
 }
 
 TEST_CASE("safetensors reads sharded checkpoints through model.safetensors.index.json", "[io][safetensors]") {
-  const auto dir = scratch("sharded");
+  const auto dir = testing::scratch_dir("sharded");
   const Tensor a = testing::random({4, 2}, 11, DType::f32), b = testing::random({3}, 12, DType::bf16),
                c = testing::random({2, 2}, 13, DType::f64);
   save_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", a}, {"b", b}});
@@ -275,10 +247,10 @@ TEST_CASE("safetensors reads sharded checkpoints through model.safetensors.index
 }
 
 TEST_CASE("save_safetensors is atomic: a failed write leaves the old file intact", "[io][safetensors]") {
-  const auto dir = scratch("atomic");
+  const auto dir = testing::scratch_dir("atomic");
   const auto target = dir / "model.safetensors";
   save_safetensors(target, {{"old", testing::random({4}, 1, DType::f32)}});
-  const std::string before = read_bytes(target);
+  const std::string before = testing::read_file(target);
   auto only_target_left = [&] {
     std::size_t n = 0;
     for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.path() != target;
@@ -302,7 +274,7 @@ TEST_CASE("save_safetensors is atomic: a failed write leaves the old file intact
     ::setrlimit(RLIMIT_FSIZE, &old);
     std::signal(SIGXFSZ, old_handler);
     REQUIRE_THAT(message, Catch::Contains("writing") && Catch::Contains("model.safetensors"));
-    REQUIRE(read_bytes(target) == before);
+    REQUIRE(testing::read_file(target) == before);
     REQUIRE(only_target_left());
   }
   SECTION("a tensor cannot be written") {
@@ -312,7 +284,7 @@ TEST_CASE("save_safetensors is atomic: a failed write leaves the old file intact
                         Catch::Contains("reserved"));
     REQUIRE_THROWS_WITH(save_safetensors(target, {{"bad\xff", testing::random({2}, 1)}}), Catch::Contains("UTF-8"));
     REQUIRE_THROWS_WITH(save_safetensors(target, {}, {{"k", "\xc0\x80"}}), Catch::Contains("UTF-8"));
-    REQUIRE(read_bytes(target) == before);
+    REQUIRE(testing::read_file(target) == before);
     REQUIRE(only_target_left());
   }
   SECTION("the folder does not exist") {
@@ -327,12 +299,12 @@ TEST_CASE("save_safetensors is atomic: a failed write leaves the old file intact
 }
 
 TEST_CASE("safetensors rejects every truncation of a valid file", "[io][safetensors][malformed]") {
-  const auto dir = scratch("truncate");
+  const auto dir = testing::scratch_dir("truncate");
   save_safetensors(dir / "v.safetensors",
                    {{"w", testing::random({5, 3}, 1, DType::f32)}, {"m", from_vector<bool>({true, false}, {2})},
                     {"h", testing::random({7}, 2, DType::bf16)}},
                    {{"format", "pt"}});
-  const std::string full = read_bytes(dir / "v.safetensors");
+  const std::string full = testing::read_file(dir / "v.safetensors");
   const std::size_t data_start = SafetensorsFile(dir / "v.safetensors").data_start();
   for (int k = 0; k < 32; ++k) {
     const std::size_t cut = full.size() * static_cast<std::size_t>(k) / 32;
@@ -411,7 +383,7 @@ TEST_CASE("safetensors rejects malformed headers with a message naming the probl
                      "tensor 'm': BOOL byte 2 at file offset");
   }
   SECTION("not a file") {
-    const auto dir = scratch("notafile");
+    const auto dir = testing::scratch_dir("notafile");
     REQUIRE_THROWS_WITH(SafetensorsFile(dir / "missing.safetensors"), Catch::Contains("cannot open"));
     REQUIRE_THROWS_WITH(SafetensorsFile(dir), Catch::Contains("not a regular file"));
     REQUIRE_THROWS_WITH(SafetensorsFile(testing::golden_dir() / "safetensors" / "reference.safetensors").tensor("nope"),
@@ -422,10 +394,10 @@ TEST_CASE("safetensors rejects malformed headers with a message naming the probl
 TEST_CASE("safetensors survives random corruption of a valid file", "[io][safetensors][malformed]") {
   // Flip bytes of a valid file (header and data) many times: every result is either a valid file
   // whose tensors all read, or a molm::error. Parsed from exact heap buffers for AddressSanitizer.
-  const auto dir = scratch("corrupt");
+  const auto dir = testing::scratch_dir("corrupt");
   save_safetensors(dir / "v.safetensors",
                    {{"w", testing::random({3, 2}, 1, DType::f32)}, {"i", from_vector<std::int64_t>({1, 2}, {2})}});
-  const std::string full = read_bytes(dir / "v.safetensors");
+  const std::string full = testing::read_file(dir / "v.safetensors");
   Generator g(99);
   const Tensor pos = randint(0, static_cast<std::int64_t>(full.size()), {3000, 4}, g);
   const Tensor val = randint(0, 256, {3000, 4}, g);

@@ -20,23 +20,6 @@ namespace {
 
 std::filesystem::path torch_dir() { return testing::golden_dir() / "torch"; }
 
-std::vector<std::byte> file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> c{std::istreambuf_iterator<char>(in), {}};
-  std::vector<std::byte> out(c.size());
-  std::memcpy(out.data(), c.data(), c.size());
-  return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string name_of(const Tensor& t) { return std::string(name(t.dtype())) + " " + t.shape().str(); }
 
 /// Same dtype, shape and bit-identical values (NaN-free data: == on doubles is exact for every dtype).
@@ -139,9 +122,9 @@ TEST_CASE("torch: a Lightning checkpoint: state_dict, hyper-parameters, optimize
     INFO(r.name);
     CHECK(r.name.starts_with("state_dict."));
   }
-  CHECK_THAT(error_of([&] { ck.state_dict("hyper_parameters"); }), Catch::Contains("is placeholder for"));
-  CHECK_THAT(error_of([&] { ck.state_dict("epoch"); }), Catch::Contains("'epoch' is int 3, not a dict"));
-  CHECK_THAT(error_of([&] { ck.state_dict("nope"); }), Catch::Contains("no top-level key 'nope'"));
+  CHECK_THAT(testing::error_of([&] { ck.state_dict("hyper_parameters"); }), Catch::Contains("is placeholder for"));
+  CHECK_THAT(testing::error_of([&] { ck.state_dict("epoch"); }), Catch::Contains("'epoch' is int 3, not a dict"));
+  CHECK_THAT(testing::error_of([&] { ck.state_dict("nope"); }), Catch::Contains("no top-level key 'nope'"));
 
   const nn::StateDict loaded = load_torch_state_dict(torch_dir() / "lightning.ckpt");
   CHECK(loaded.keys() == sd.keys());
@@ -178,14 +161,14 @@ TEST_CASE("torch: tensors molm cannot hold, and placeholders where a tensor belo
   CHECK(refs[1].name == "i8");
   CHECK_FALSE(refs[1].ref->dtype().has_value());
   CHECK(ck.tensor(*refs[0].ref).dtype() == DType::f32);
-  CHECK_THAT(error_of([&] { ck.tensor(*refs[1].ref, refs[1].name); }),
+  CHECK_THAT(testing::error_of([&] { ck.tensor(*refs[1].ref, refs[1].name); }),
              Catch::Contains("'i8' is a int8 tensor (torch.CharStorage)"));
-  CHECK_THAT(error_of([&] { ck.state_dict(); }), Catch::Contains("int8"));
+  CHECK_THAT(testing::error_of([&] { ck.state_dict(); }), Catch::Contains("int8"));
 
   const TorchCheckpoint ph(torch_dir() / "placeholder_in_state_dict.pt");
   CHECK(ph.placeholders() == std::vector<std::string>{"argparse.Namespace"});
   CHECK(ph.tensor_refs().size() == 1);  // opening and listing work
-  CHECK_THAT(error_of([&] { ph.state_dict(); }),
+  CHECK_THAT(testing::error_of([&] { ph.state_dict(); }),
              Catch::Contains("'state_dict.args' is a placeholder for argparse.Namespace where a tensor is needed"));
 }
 
@@ -215,36 +198,36 @@ TEST_CASE("torch: malicious, malformed and legacy files are rejected with the re
     const std::string& file = c.first;  // (named: clang 14 cannot capture a structured binding)
     const std::string& reason = c.second;
     INFO(file);
-    const std::string e = error_of([&] { TorchCheckpoint ck(torch_dir() / file); });
+    const std::string e = testing::error_of([&] { TorchCheckpoint ck(torch_dir() / file); });
     CHECK_THAT(e, Catch::Contains(reason) && Catch::Contains(file));
   }
-  const std::string rejected = error_of([&] { TorchCheckpoint ck(torch_dir() / "mal_os_system.pt"); });
+  const std::string rejected = testing::error_of([&] { TorchCheckpoint ck(torch_dir() / "mal_os_system.pt"); });
   CHECK_THAT(rejected, Catch::Contains("rejected") && Catch::Contains("data.pkl") && Catch::Contains("at byte 2"));
 
   // The storage bomb declares a plausible size: the file opens, reading the tensor fails.
   const TorchCheckpoint bomb(torch_dir() / "bomb_storage.pt");
-  CHECK_THAT(error_of([&] { bomb.tensors(); }), Catch::Contains("inflates to more than its declared 16 bytes"));
+  CHECK_THAT(testing::error_of([&] { bomb.tensors(); }), Catch::Contains("inflates to more than its declared 16 bytes"));
 
   // The legacy format written with pickle protocol 4 starts with a FRAME before the magic number
   const unsigned char legacy4[] = {0x80, 0x04, 0x95, 0x0d, 0,    0,    0,    0,    0,    0,    0,    0x8a,
                                    0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
   std::vector<std::byte> legacy(sizeof legacy4);
   std::memcpy(legacy.data(), legacy4, sizeof legacy4);
-  CHECK_THAT(error_of([&] { TorchCheckpoint::from_memory(legacy, "old.pt"); }),
+  CHECK_THAT(testing::error_of([&] { TorchCheckpoint::from_memory(legacy, "old.pt"); }),
              Catch::Contains("old.pt is in the legacy"));
 
   // A zip, but not torch's; not a zip at all
   CHECK_THAT(
-      error_of([] { TorchCheckpoint::from_memory(file_bytes(testing::golden_dir() / "torch" / "overlap.zip"), "x"); }),
+      testing::error_of([] { TorchCheckpoint::from_memory(testing::read_file_bytes(testing::golden_dir() / "torch" / "overlap.zip"), "x"); }),
       Catch::Contains("overlap"));
   std::vector<std::byte> junk(300, std::byte{7});
-  CHECK_THAT(error_of([&] { TorchCheckpoint::from_memory(junk, "junk.pt"); }),
+  CHECK_THAT(testing::error_of([&] { TorchCheckpoint::from_memory(junk, "junk.pt"); }),
              Catch::Contains("junk.pt: not a zip archive"));
-  CHECK_THAT(error_of([] { TorchCheckpoint ck(torch_dir() / "missing.pt"); }), Catch::Contains("cannot open"));
+  CHECK_THAT(testing::error_of([] { TorchCheckpoint ck(torch_dir() / "missing.pt"); }), Catch::Contains("cannot open"));
 }
 
 TEST_CASE("torch: every truncation of a checkpoint is an error; random corruption never crashes", "[io][torch]") {
-  const auto bytes = file_bytes(torch_dir() / "plain.pt");
+  const auto bytes = testing::read_file_bytes(torch_dir() / "plain.pt");
   REQUIRE_NOTHROW(TorchCheckpoint::from_memory(bytes, "plain.pt").tensors());
   for (std::size_t k = 0; k < 32; ++k) {
     const std::size_t n = bytes.size() * k / 32;

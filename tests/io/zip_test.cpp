@@ -16,23 +16,6 @@ namespace {
 
 std::filesystem::path torch_dir() { return testing::golden_dir() / "torch"; }
 
-std::vector<std::byte> file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::vector<char> c{std::istreambuf_iterator<char>(in), {}};
-  std::vector<std::byte> out(c.size());
-  std::memcpy(out.data(), c.data(), c.size());
-  return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 /// name -> bytes of every entry.
 std::map<std::string, std::string> contents(const io::ZipArchive& z) {
   std::map<std::string, std::string> out;
@@ -48,7 +31,7 @@ TEST_CASE("zip: a torch.save archive lists its records, stored and 64-byte align
   REQUIRE(z.find("plain/data.pkl") != nullptr);
   REQUIRE(z.find("plain/byteorder") != nullptr);
   CHECK(z.find("plain/nothing") == nullptr);
-  CHECK_THAT(error_of([&] { z.entry("plain/nothing"); }), Catch::Contains("no entry named 'plain/nothing'"));
+  CHECK_THAT(testing::error_of([&] { z.entry("plain/nothing"); }), Catch::Contains("no entry named 'plain/nothing'"));
   int records = 0;
   for (const auto& e : z.entries()) {
     INFO(e.name);
@@ -69,7 +52,7 @@ TEST_CASE("zip: a torch.save archive lists its records, stored and 64-byte align
   CHECK(std::string(reinterpret_cast<const char*>(span.data()), span.size()) == "little");
   CHECK(z.read(bo, 64) == "little");
   CHECK_NOTHROW(z.verify_crc(z.entry("plain/data.pkl")));
-  CHECK_THAT(error_of([&] { z.read(z.entry("plain/data.pkl"), 10); }), Catch::Contains("over the limit of 10"));
+  CHECK_THAT(testing::error_of([&] { z.read(z.entry("plain/data.pkl"), 10); }), Catch::Contains("over the limit of 10"));
 }
 
 TEST_CASE("zip: ZIP64 archives (full ZIP64, local-only ZIP64) and deflated entries read the same bytes", "[io][zip]") {
@@ -90,45 +73,45 @@ TEST_CASE("zip: ZIP64 archives (full ZIP64, local-only ZIP64) and deflated entri
   const auto& pkl = deflated.entry("plain/data.pkl");
   CHECK(pkl.method == 8);
   CHECK(pkl.compressed_size < pkl.uncompressed_size);
-  CHECK_THAT(error_of([&] { deflated.stored(pkl); }), Catch::Contains("is compressed (method 8)"));
+  CHECK_THAT(testing::error_of([&] { deflated.stored(pkl); }), Catch::Contains("is compressed (method 8)"));
 }
 
 TEST_CASE("zip: zip bombs, damaged data and damaged directories are errors", "[io][zip]") {
   auto open = [](const char* name) { return io::ZipArchive::open(torch_dir() / name); };
-  CHECK_THAT(error_of([&] { open("bomb_pkl.pt").read(open("bomb_pkl.pt").entry("archive/data.pkl"), 1 << 30); }),
+  CHECK_THAT(testing::error_of([&] { open("bomb_pkl.pt").read(open("bomb_pkl.pt").entry("archive/data.pkl"), 1 << 30); }),
              Catch::Contains("inflates to more than its declared 100 bytes"));
   const auto declared = open("bomb_declared.pt");
-  CHECK_THAT(error_of([&] { declared.read(declared.entry("archive/data.pkl"), 1 << 30); }),
+  CHECK_THAT(testing::error_of([&] { declared.read(declared.entry("archive/data.pkl"), 1 << 30); }),
              Catch::Contains("declares 200000000 bytes") && Catch::Contains("more than deflate can produce"));
-  CHECK_THAT(error_of([&] { open("overlap.zip"); }), Catch::Contains("overlap"));
-  CHECK_THAT(error_of([&] { open("duplicate.zip"); }), Catch::Contains("'archive/data.pkl' appears twice"));
+  CHECK_THAT(testing::error_of([&] { open("overlap.zip"); }), Catch::Contains("overlap"));
+  CHECK_THAT(testing::error_of([&] { open("duplicate.zip"); }), Catch::Contains("'archive/data.pkl' appears twice"));
 
   // A flipped byte in a stored entry: read() checks the CRC; in a deflated one, zlib or the CRC object.
-  auto bytes = file_bytes(torch_dir() / "plain.pt");
+  auto bytes = testing::read_file_bytes(torch_dir() / "plain.pt");
   {
     const auto z = io::ZipArchive::from_memory(bytes, "plain.pt");
     const auto& e = z.entry("plain/data.pkl");
     auto bad = bytes;
     bad[e.data_offset + 5] ^= std::byte{0x10};
     const auto zb = io::ZipArchive::from_memory(bad, "bad.pt");
-    CHECK_THAT(error_of([&] { zb.read(zb.entry("plain/data.pkl"), 1 << 20); }), Catch::Contains("fails its CRC check"));
-    CHECK_THAT(error_of([&] { zb.verify_crc(zb.entry("plain/data.pkl")); }), Catch::Contains("fails its CRC check"));
+    CHECK_THAT(testing::error_of([&] { zb.read(zb.entry("plain/data.pkl"), 1 << 20); }), Catch::Contains("fails its CRC check"));
+    CHECK_THAT(testing::error_of([&] { zb.verify_crc(zb.entry("plain/data.pkl")); }), Catch::Contains("fails its CRC check"));
   }
-  auto dbytes = file_bytes(torch_dir() / "deflated.pt");
+  auto dbytes = testing::read_file_bytes(torch_dir() / "deflated.pt");
   {
     const auto z = io::ZipArchive::from_memory(dbytes, "deflated.pt");
     const auto& e = z.entry("plain/data.pkl");
     auto bad = dbytes;
     bad[e.data_offset + e.compressed_size / 2] ^= std::byte{0x55};
     const auto zb = io::ZipArchive::from_memory(bad, "bad.pt");
-    CHECK_THAT(error_of([&] { zb.read(zb.entry("plain/data.pkl"), 1 << 20); }),
+    CHECK_THAT(testing::error_of([&] { zb.read(zb.entry("plain/data.pkl"), 1 << 20); }),
                Catch::Contains("bad.pt: entry 'plain/data.pkl'"));
   }
 
   // Not zips at all; every truncation (the end-of-central-directory record goes first)
-  CHECK_THAT(error_of([] { io::ZipArchive::from_memory({}, "empty"); }), Catch::Contains("empty: not a zip archive"));
+  CHECK_THAT(testing::error_of([] { io::ZipArchive::from_memory({}, "empty"); }), Catch::Contains("empty: not a zip archive"));
   std::vector<std::byte> text(100, std::byte{'x'});
-  CHECK_THAT(error_of([&] { io::ZipArchive::from_memory(text, "text"); }), Catch::Contains("not a zip archive"));
+  CHECK_THAT(testing::error_of([&] { io::ZipArchive::from_memory(text, "text"); }), Catch::Contains("not a zip archive"));
   for (std::size_t k = 1; k < 64; ++k) {
     const std::size_t n = bytes.size() * k / 64;
     INFO("truncated to " << n << " of " << bytes.size() << " bytes");
@@ -138,7 +121,7 @@ TEST_CASE("zip: zip bombs, damaged data and damaged directories are errors", "[i
 }
 
 TEST_CASE("zip: random corruption of a zip64 archive never crashes", "[io][zip]") {
-  const auto bytes = file_bytes(torch_dir() / "zip64.pt");
+  const auto bytes = testing::read_file_bytes(torch_dir() / "zip64.pt");
   std::mt19937_64 rng(11);
   int opened = 0, rejected = 0;
   for (int trial = 0; trial < 500; ++trial) {

@@ -1,16 +1,23 @@
 // Shared test helpers: value extraction, closeness checks, finite-difference gradient checks,
-// reference-vs-optimised comparison, non-contiguous variants of inputs, golden-file paths.
+// reference-vs-optimised comparison, non-contiguous variants of inputs, golden-file paths, scratch
+// folders, file bytes and error texts.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <molm/molm.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace molm::testing {
 
@@ -141,6 +148,51 @@ inline std::filesystem::path golden_dir() { return std::filesystem::path(MOLM_SO
 inline std::filesystem::path shared_data_dir() {
   if (const char* d = std::getenv("MOLM_DATA_DIR")) return d;
   return MOLM_SHARED_DATA_DIR;
+}
+
+/// This process's scratch folder (named by pid, so parallel or sanitizer runs of a test cannot
+/// collide), removed when the test program exits.
+inline const std::filesystem::path& scratch_root() {
+  static const struct Root {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("molm_test_" + std::to_string(::getpid()));
+    Root() { std::filesystem::create_directories(path); }
+    ~Root() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } root;
+  return root.path;
+}
+
+/// A fresh, empty folder `sub` under scratch_root().
+inline std::filesystem::path scratch_dir(const std::string& sub) {
+  const auto dir = scratch_root() / sub;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+/// The whole file, as text bytes or as std::byte.
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+inline std::vector<std::byte> read_file_bytes(const std::filesystem::path& p) {
+  const std::string s = read_file(p);
+  std::vector<std::byte> out(s.size());
+  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
+  return out;
+}
+
+/// The message of the molm::error `f` throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace molm::testing

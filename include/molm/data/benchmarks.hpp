@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace molm::data {
@@ -52,29 +53,21 @@ inline std::string where(const DelimitedTable& t, const DelimitedRow& r) {
   return fmt::format("{}:{}", t.path.string(), r.line);
 }
 
-inline double parse_double(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
+/// The field in column `col` as a number of type T (the whole field, nothing else).
+template <class T> T parse_number(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
   const std::string& s = r.fields[col];
-  double v = 0;
+  T v{};
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  MOLM_CHECK(ec == std::errc() && end == s.data() + s.size() && !s.empty(), "data", "{}: column '{}' = '{}' is not a number",
-             where(t, r), t.header[col], io::detail::printable(s));
+  MOLM_CHECK(ec == std::errc() && end == s.data() + s.size() && !s.empty(), "data", "{}: column '{}' = '{}' is not {}",
+             where(t, r), t.header[col], io::detail::printable(s),
+             std::is_integral_v<T> ? "an integer" : "a number");
   return v;
 }
-inline std::optional<double> parse_optional_double(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
+/// As parse_number, but an empty field (no value given) is nullopt.
+template <class T>
+std::optional<T> parse_optional(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
   if (r.fields[col].empty()) return std::nullopt;
-  return parse_double(t, r, col);
-}
-inline std::int64_t parse_int(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
-  const std::string& s = r.fields[col];
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  MOLM_CHECK(ec == std::errc() && end == s.data() + s.size() && !s.empty(), "data",
-             "{}: column '{}' = '{}' is not an integer", where(t, r), t.header[col], io::detail::printable(s));
-  return v;
-}
-inline std::optional<std::int64_t> parse_optional_int(const DelimitedTable& t, const DelimitedRow& r, std::size_t col) {
-  if (r.fields[col].empty()) return std::nullopt;
-  return parse_int(t, r, col);
+  return parse_number<T>(t, r, col);
 }
 
 }  // namespace detail
@@ -101,7 +94,7 @@ inline std::vector<Chebi20Row> read_chebi20(const std::filesystem::path& path) {
   out.reserve(t.rows.size());
   for (const auto& r : t.rows) {
     Chebi20Row row;
-    row.cid = detail::parse_int(t, r, cid);
+    row.cid = detail::parse_number<std::int64_t>(t, r, cid);
     row.smiles = r.fields[smiles];
     row.smiles_repaired = undo_doubled_backslashes(row.smiles);
     row.description = r.fields[desc];
@@ -121,19 +114,19 @@ inline std::vector<PubchemProperties> read_pubchem_properties(const std::filesys
   out.reserve(t.rows.size());
   for (const auto& r : t.rows) {
     PubchemProperties p;
-    p.cid = detail::parse_int(t, r, cid);
+    p.cid = detail::parse_number<std::int64_t>(t, r, cid);
     p.smiles = r.fields[smiles];
     undo_doubled_backslashes(p.smiles);
     p.formula = r.fields[formula];
-    p.molecular_weight = detail::parse_optional_double(t, r, mw);
-    p.xlogp3 = detail::parse_optional_double(t, r, logp);
-    p.tpsa = detail::parse_optional_double(t, r, tpsa);
-    p.complexity = detail::parse_optional_double(t, r, cx);
-    p.hbond_donor = detail::parse_optional_int(t, r, hbd);
-    p.hbond_acceptor = detail::parse_optional_int(t, r, hba);
-    p.rotatable_bond = detail::parse_optional_int(t, r, rot);
-    p.heavy_atom_count = detail::parse_optional_int(t, r, heavy);
-    p.charge = detail::parse_optional_int(t, r, charge);
+    p.molecular_weight = detail::parse_optional<double>(t, r, mw);
+    p.xlogp3 = detail::parse_optional<double>(t, r, logp);
+    p.tpsa = detail::parse_optional<double>(t, r, tpsa);
+    p.complexity = detail::parse_optional<double>(t, r, cx);
+    p.hbond_donor = detail::parse_optional<std::int64_t>(t, r, hbd);
+    p.hbond_acceptor = detail::parse_optional<std::int64_t>(t, r, hba);
+    p.rotatable_bond = detail::parse_optional<std::int64_t>(t, r, rot);
+    p.heavy_atom_count = detail::parse_optional<std::int64_t>(t, r, heavy);
+    p.charge = detail::parse_optional<std::int64_t>(t, r, charge);
     p.pubchem_isomeric_smiles = r.fields[iso];
     p.iupac_name = r.fields[iupac];
     out.push_back(std::move(p));
@@ -152,12 +145,12 @@ inline std::vector<Qm9Row> read_qm9(const std::filesystem::path& path) {
     Qm9Row q;
     q.mol_id = r.fields[id];
     q.smiles = r.fields[smiles];
-    q.homo_ev = detail::parse_double(t, r, homo) * kHartreeToEv;
-    q.lumo_ev = detail::parse_double(t, r, lumo) * kHartreeToEv;
-    q.gap_ev = detail::parse_double(t, r, gap) * kHartreeToEv;
-    q.mu = detail::parse_double(t, r, mu);
-    q.alpha = detail::parse_double(t, r, alpha);
-    q.zpve_hartree = detail::parse_double(t, r, zpve);
+    q.homo_ev = detail::parse_number<double>(t, r, homo) * kHartreeToEv;
+    q.lumo_ev = detail::parse_number<double>(t, r, lumo) * kHartreeToEv;
+    q.gap_ev = detail::parse_number<double>(t, r, gap) * kHartreeToEv;
+    q.mu = detail::parse_number<double>(t, r, mu);
+    q.alpha = detail::parse_number<double>(t, r, alpha);
+    q.zpve_hartree = detail::parse_number<double>(t, r, zpve);
     out.push_back(std::move(q));
   }
   return out;

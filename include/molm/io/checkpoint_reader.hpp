@@ -137,11 +137,13 @@ class CheckpointReader {
     listing_.push_back({std::move(name), dtype, std::move(shape), nbytes});
   }
 
-  static bool starts_with(const std::filesystem::path& p, std::string_view magic) {
+  /// The file's first `n` bytes (fewer when it is shorter).
+  static std::string head_of(const std::filesystem::path& p, std::size_t n) {
     std::ifstream in(p, std::ios::binary);
-    std::string head(magic.size(), '\0');
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    return in.gcount() == static_cast<std::streamsize>(magic.size()) && head == magic;
+    std::string head(n, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(n));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    return head;
   }
 
   /// The format from the first bytes: a zip or pickle is PyTorch's, a plausible safetensors header
@@ -149,20 +151,20 @@ class CheckpointReader {
   static CheckpointReader open_file(const std::filesystem::path& path) {
     const std::string ext = path.extension().string();
     if (ext == ".json") return open_safetensors_index(path);
-    if (starts_with(path, "PK\x03\x04") || starts_with(path, "PK\x05\x06") || starts_with(path, "\x80"))
+    const std::string head = head_of(path, 9);
+    const auto starts = [&](std::string_view magic) { return std::string_view(head).substr(0, magic.size()) == magic; };
+    if (starts("PK\x03\x04") || starts("PK\x05\x06") || starts("\x80"))
       return open_pytorch(path);  // a zip (or an empty one), or a bare pickle: the legacy format, refused there
-    if (ext == ".safetensors" || looks_like_safetensors(path)) return open_safetensors(path);
+    if (ext == ".safetensors" || looks_like_safetensors(path, head)) return open_safetensors(path);
     if (ext == ".bin") return open_llama2c(path);
     return open_safetensors(path);  // its reader says what is wrong with the header
   }
 
-  static bool looks_like_safetensors(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    unsigned char head[9] = {};
-    in.read(reinterpret_cast<char*>(head), 9);
-    if (in.gcount() != 9) return false;
+  /// `head` (the first 9 bytes) is a little-endian header length that fits the file, then '{'.
+  static bool looks_like_safetensors(const std::filesystem::path& path, std::string_view head) {
+    if (head.size() != 9) return false;
     std::uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(head[i]);
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
     return !ec && n >= 2 && n <= size - 8 && head[8] == '{';
