@@ -18,7 +18,7 @@ include(CMakeFindDependencyMacro)
 
 # Components a caller gets when it names none: what molm::chem uses.
 set(_rdkit_default_components GraphMol SmilesParse FileParsers DistGeomHelpers ForceFieldHelpers Descriptors
-                                Depictor)
+                                Depictor SubstructMatch ChemTransforms)
 if(RDKit_FIND_COMPONENTS)
   set(_rdkit_components ${RDKit_FIND_COMPONENTS})
 else()

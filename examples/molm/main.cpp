@@ -5,6 +5,7 @@
 #include "commands/info.hpp"
 #include "commands/inspect.hpp"
 #ifdef MOLM_HAVE_CHEM
+#include "commands/default_data.hpp"
 #include "commands/prepare.hpp"
 #endif
 
@@ -24,6 +25,7 @@ molm::cli::CommandRegistry make_registry() {
   registry.add(molm::cli::inspect_command());
 #ifdef MOLM_HAVE_CHEM
   registry.add(molm::cli::prepare_command());
+  registry.add(molm::cli::default_data_command());
 #endif
   return registry;
 }

@@ -158,24 +158,6 @@ struct UnimolFeatures {
   std::int64_t num_tokens() const { return tokens.numel(); }
 };
 
-namespace detail {
-
-/// A uniformly random permutation of 0 … n-1 (Fisher–Yates on one Philox stream).
-inline std::vector<std::int64_t> random_permutation(std::int64_t n, Generator& gen) {
-  std::vector<std::int64_t> p(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i)] = i;
-  const std::uint64_t seed = gen.seed(), offset = gen.next_offset();
-  for (std::int64_t i = n - 1; i > 0; --i) {
-    const auto w = philox4x32(seed, offset, static_cast<std::uint64_t>(i));
-    const std::uint64_t bits = (std::uint64_t{w[0]} << 32) | w[1];
-    const auto j = static_cast<std::int64_t>(bits % static_cast<std::uint64_t>(i + 1));  // bias < 2^-50
-    std::swap(p[static_cast<std::size_t>(i)], p[static_cast<std::size_t>(j)]);
-  }
-  return p;
-}
-
-}  // namespace detail
-
 /// Featurize one molecule: `symbols` are element symbols as RDKit writes them, `xyz` holds
 /// 3·symbols.size() coordinates in Å (x0 y0 z0 x1 …). `gen` drives the crop of molecules with more
 /// than max_atoms atoms (the reference draws from NumPy's global RNG); without one a Generator(0)
@@ -203,7 +185,8 @@ inline UnimolFeatures featurize_unimol(std::span<const std::string> symbols, std
   // Crop: the first max_atoms of a random permutation, so the kept atoms come shuffled.
   if (options.max_atoms > 0 && static_cast<std::int64_t>(kept.size()) > options.max_atoms) {
     Generator fallback(0);
-    const auto perm = detail::random_permutation(static_cast<std::int64_t>(kept.size()), gen ? *gen : fallback);
+    Generator& g = gen ? *gen : fallback;
+    const auto perm = random_permutation(static_cast<std::int64_t>(kept.size()), g.seed(), g.next_offset());
     std::vector<std::int64_t> cropped(static_cast<std::size_t>(options.max_atoms));
     for (std::size_t k = 0; k < cropped.size(); ++k) cropped[k] = kept[static_cast<std::size_t>(perm[k])];
     kept = std::move(cropped);

@@ -9,6 +9,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace molm {
 
@@ -65,5 +67,19 @@ class Generator {
   std::uint64_t seed_ = 0;
   std::uint64_t offset_ = 0;
 };
+
+/// A uniformly random permutation of 0 … n-1: Fisher–Yates on the Philox stream (seed, offset).
+/// Used for seeded crops and shuffles; the same (n, seed, offset) gives the same order everywhere.
+inline std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t seed, std::uint64_t offset) {
+  std::vector<std::int64_t> p(static_cast<std::size_t>(n < 0 ? 0 : n));
+  for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i)] = i;
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    const auto w = philox4x32(seed, offset, static_cast<std::uint64_t>(i));
+    const std::uint64_t bits = (std::uint64_t{w[0]} << 32) | w[1];
+    const auto j = static_cast<std::int64_t>(bits % static_cast<std::uint64_t>(i + 1));  // bias < 2^-50
+    std::swap(p[static_cast<std::size_t>(i)], p[static_cast<std::size_t>(j)]);
+  }
+  return p;
+}
 
 }  // namespace molm
