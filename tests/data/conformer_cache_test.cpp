@@ -155,3 +155,22 @@ TEST_CASE("ConformerCache: readers see committed batches while a writer works; a
   CHECK(reader.size() == 50);
   CHECK(cache.size() == 51);
 }
+
+TEST_CASE("a failure is a record without atoms that keeps its reason") {
+  const ConformerCache cache(scratch_file("failure.lmdb"));
+  CachedConformer failure;
+  failure.smiles = "N[Co](N)(N)(N)(N)N";
+  failure.settings = 7;
+  failure.provenance = {{"status", "embed_failed"}, {"error", "ETKDGv3 found no conformer in 2 attempt(s)"}};
+  {
+    auto w = cache.writer();
+    w.put(failure);
+    w.put(water(7));
+    w.commit();
+  }
+  const auto back = cache.get(failure.smiles, 7);
+  REQUIRE(back.has_value());
+  CHECK_FALSE(back->ok());
+  require_same(*back, failure);
+  CHECK(cache.get("O", 7)->ok());
+}

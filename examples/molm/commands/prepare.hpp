@@ -1,11 +1,13 @@
-// `molm prepare INPUT... --out CACHE`: molecules (SMILES, SDF/MOL, CSV/TSV, XYZ files) → conformers
-// with provenance (chem/conformer.hpp) → the LMDB conformer cache (data/conformer_cache.hpp).
+// `molm prepare INPUT... --out CACHE`: molecules (SMILES, SDF/MOL, MOL2, PDB, CSV/TSV, JSONL, XYZ files,
+// plain or .gz) → conformers with provenance (chem/conformer.hpp) → the LMDB conformer cache
+// (data/conformer_cache.hpp).
 //
 // All cores (OpenMP over molecules), a progress line on a terminal (rate, ETA; a plain line every
 // 10 s otherwise), and a JSONL report: one provenance record per molecule, then a summary line.
 // Resumable: molecules already in the cache with the same settings are not embedded again (they are
 // reported as "cached"), and results are committed in batches, so a killed run keeps every batch
-// it finished. Exit status 0 when at least one molecule has a conformer; every failure is listed.
+// it finished. Failures are cached too (reported again with their reason and "cached": true), so
+// a rerun does not repeat a minute of ETKDG on a molecule it cannot embed; --retry-failed retries. Exit status 0 when at least one molecule has a conformer; every failure is listed.
 #pragma once
 
 #include "command.hpp"
@@ -26,6 +28,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,14 +82,16 @@ class Progress {
 }  // namespace detail
 
 inline Command prepare_command() {
-  return {"prepare", "molecules (SMILES/SDF/CSV/TSV/XYZ) -> conformers with provenance -> LMDB cache + report",
+  return {"prepare",
+          "molecules (SMILES/SDF/MOL2/PDB/CSV/TSV/JSONL/XYZ[.gz]) -> conformers with provenance -> LMDB cache + report",
           [](const std::vector<std::string>& args) {
             po::options_description options("molm prepare options");
             chem::EmbedOptions embed;
             chem::ReadOptions read;
             std::size_t batch = 256;
+            bool retry_failed = false;
             options.add_options()("input", po::value<std::vector<std::string>>()->required(),
-                                  "molecule files (.smi .sdf .mol .csv .tsv .xyz)")(
+                                  "molecule files (.smi .sdf .mol .mol2 .pdb .csv .tsv .jsonl .xyz, each also .gz)")(
                 "out", po::value<std::string>()->required(), "the LMDB conformer cache (a file; created if missing)")(
                 "report", po::value<std::string>(), "JSONL report: one provenance record per molecule, then a summary")(
                 "threads", po::value<int>(), "worker threads (default: MOLM_NUM_THREADS, else all cores)")(
@@ -96,10 +101,12 @@ inline Command prepare_command() {
                 "largest molecule (heavy atoms) accepted")(
                 "crop", po::bool_switch(&embed.crop), "crop larger molecules to --max-atoms (seeded) instead of failing")(
                 "timeout", po::value<double>(&embed.timeout_seconds)->default_value(60), "seconds per molecule")(
-                "format", po::value<std::string>(&read.format), "input format when the extension does not say")(
+                "format", po::value<std::string>(&read.format),
+                "input format when the extension does not say (smi sdf mol2 pdb csv tsv jsonl xyz)")(
                 "smiles-column", po::value<std::string>(&read.smiles_column)->default_value("smiles"),
-                "CSV/TSV column holding the SMILES")(
-                "batch", po::value<std::size_t>(&batch)->default_value(256), "molecules per committed batch");
+                "CSV/TSV column (JSONL field) holding the SMILES")(
+                "batch", po::value<std::size_t>(&batch)->default_value(256), "molecules per committed batch")(
+                "retry-failed", po::bool_switch(&retry_failed), "embed again the molecules the cache records as failed");
             po::positional_options_description positional;
             positional.add("input", -1);
             const auto vm = parse_command_line("prepare", args, options, positional,
@@ -126,47 +133,60 @@ inline Command prepare_command() {
             }
 
             std::map<std::string, std::size_t> by_status, by_method;
-            std::size_t ok = 0, cached = 0, failed = 0;
+            std::size_t ok = 0, cached = 0, failed = 0, cached_failures = 0;
             detail::Progress progress(molecules.size());
             for (std::size_t begin = 0; begin < molecules.size(); begin += batch) {
               const std::size_t end = std::min(molecules.size(), begin + batch);
               std::vector<chem::Conformer> results(end - begin);
-              std::vector<char> hit(end - begin, 0);
+              std::vector<std::optional<data::CachedConformer>> hits(end - begin);
 #pragma omp parallel for schedule(dynamic, 1)
               for (std::size_t i = begin; i < end; ++i) {
                 const chem::Molecule& m = molecules[i];
-                if (m.mol && cache.contains(chem::canonical_smiles(*m.mol), settings)) {
-                  hit[i - begin] = 1;
-                  continue;
+                if (m.mol) {
+                  auto hit = cache.get(chem::canonical_smiles(*m.mol), settings);
+                  if (hit && (hit->ok() || !retry_failed)) {
+                    hits[i - begin] = std::move(hit);
+                    continue;
+                  }
                 }
                 results[i - begin] = chem::embed(m, embed);
               }
               auto writer = cache.writer();
               for (std::size_t i = begin; i < end; ++i) {
                 const chem::Conformer& c = results[i - begin];
+                const auto& hit = hits[i - begin];
+                const chem::Molecule& m = molecules[i];
                 nlohmann::json record;
-                if (hit[i - begin]) {
-                  const chem::Molecule& m = molecules[i];
+                if (hit && hit->ok()) {
                   record = {{"input", m.input}, {"file", m.file}, {"record", m.record},
-                            {"canonical_smiles", chem::canonical_smiles(*m.mol)}, {"status", "cached"}};
+                            {"canonical_smiles", hit->smiles}, {"status", "cached"}};
                   ++cached;
                   ++by_status["cached"];
+                } else if (hit) {  // a failure recorded by an earlier run: reported again, not retried
+                  record = hit->provenance;
+                  record["input"] = m.input;
+                  record["file"] = m.file;
+                  record["record"] = m.record;
+                  record["cached"] = true;
+                  ++failed;
+                  ++cached_failures;
+                  ++by_status[record.value("status", "?")];
                 } else {
                   record = c.provenance;
                   ++by_status[record.value("status", "?")];
+                  data::CachedConformer entry;
+                  entry.smiles = c.provenance.canonical_smiles;
+                  entry.settings = settings;
+                  entry.provenance = record;
                   if (c.ok()) {
                     ++ok;
                     ++by_method[record.value("method", "?")];
-                    data::CachedConformer entry;
-                    entry.smiles = c.provenance.canonical_smiles;
-                    entry.settings = settings;
                     entry.elements = c.symbols;
                     for (const auto& p : c.positions) entry.coordinates.insert(entry.coordinates.end(), p.begin(), p.end());
-                    entry.provenance = record;
-                    writer.put(entry);
                   } else {
                     ++failed;
                   }
+                  if (!entry.smiles.empty()) writer.put(entry);  // unparsable input has no key
                 }
                 if (report) report << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
               }
@@ -178,7 +198,8 @@ inline Command prepare_command() {
 
             const nlohmann::json summary = {{"summary",
                                              {{"molecules", molecules.size()}, {"ok", ok}, {"cached", cached},
-                                              {"failed", failed}, {"by_status", by_status}, {"by_method", by_method},
+                                              {"failed", failed}, {"failed_from_cache", cached_failures},
+                                              {"by_status", by_status}, {"by_method", by_method},
                                               {"cache", cache.path().string()}, {"cache_records", cache.size()},
                                               {"settings", detail::prepare_settings(embed)},
                                               {"molm_version", molm::version()}}}};
@@ -187,6 +208,8 @@ inline Command prepare_command() {
                                      ok, cached, failed);
             for (const auto& [status, n] : by_status)
               if (status != "ok" && status != "cached") std::cerr << fmt::format("; {} {}", n, status);
+            if (cached_failures)
+              std::cerr << fmt::format(" ({} known from the cache; --retry-failed embeds them again)", cached_failures);
             std::cerr << "\n";
             if (failed && !report) std::cerr << "[prepare] pass --report FILE to list every failure with its reason\n";
             return int(ok + cached > 0 ? exit_ok : exit_failure);

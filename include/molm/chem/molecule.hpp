@@ -37,7 +37,8 @@ namespace molm::chem {
 struct Molecule {
   std::shared_ptr<const RDKit::ROMol> mol;
   std::string input;        // the SMILES handed in, or "<file> record <n>" for a mol block
-  std::string source;       // "smiles", "molblock", "romol", "smi", "sdf", "csv", "tsv"
+  std::string source;       // "smiles", "molblock", "romol", "smi", "sdf", "csv", "tsv",
+                            //   "mol2", "pdb", "jsonl", "xyz"
   std::string file;         // the file it came from ("" when none)
   std::size_t record = 0;   // 1-based record / line / row number in that file (0 = none)
   std::string name;         // SDF title line, name column, SMILES-file name field

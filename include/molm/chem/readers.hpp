@@ -1,4 +1,5 @@
-// Molecule files in: SMILES lists, SDF/MOL and CSV/TSV tables, one chem::Molecule per record.
+// Molecule files in: SMILES lists, SDF/MOL, MOL2, PDB, CSV/TSV tables, JSON Lines and XYZ, plain or
+// gzip-compressed, one chem::Molecule per record.
 //
 //   chem::for_each_molecule("library.sdf", [&](chem::Molecule&& m) { ... });     // streams, bounded memory
 //   auto mols = chem::read_molecules("table.csv", {.smiles_column = "SMILES"});  // or all at once
@@ -6,41 +7,64 @@
 // A broken record (unparsable SMILES, truncated SDF record, short CSV row, bytes that are not UTF-8)
 // becomes a Molecule with a status and an error naming the file and line, and reading goes on: one
 // bad row must not cost the rest of a batch. Only problems with the whole file throw molm::error:
-// it cannot be opened, its format is unknown, or a table has no column with the SMILES.
+// it cannot be opened, its format is unknown, a table has no column with the SMILES, or its gzip
+// stream is corrupt (the molecules before the damage have been visited by then).
 // Formats, chosen by extension unless ReadOptions::format says:
 //   .smi .smiles .ism .can  SMILES, whitespace, optional name; blank lines and '#' comments skipped;
 //                           a first line whose first field is "smiles" is taken as a header
 //   .sdf .sd .mol           every record of an SD file (a .mol file is one record without "$$$$");
 //                           3D coordinates are kept, hydrogens stay as atoms, "> <TAG>" items read
+//   .mol2                   every @<TRIPOS>MOLECULE record (Tripos); 3D coordinates kept, hydrogens
+//                           stay as atoms as for SDF; the name is the line after @<TRIPOS>MOLECULE.
+//                           RDKit's MOL2 reader wants explicit hydrogens and Tripos atom types
+//   .pdb .ent               one molecule per MODEL, or the whole file when it has none; coordinates
+//                           and hydrogens kept; name from HEADER / COMPND MOLECULE, else the file
+//                           stem. PDB has no bond orders: bonds come from CONECT records and, where
+//                           those are missing, from atom distances (RDKit's proximity bonding), so a
+//                           ligand's double bonds and aromatic rings are lost. Prefer SDF for ligands.
+//                           The file is read whole (its CONECT records follow the last model)
 //   .csv .tsv .tab          a header row, then one molecule per row (CSV: RFC 4180 quoting; TSV: none);
+//                           blank lines skipped
+//   .jsonl .ndjson          one JSON object per line: a string field for the SMILES, other fields into
+//                           Molecule::properties (strings as they are, other values as JSON text);
 //                           blank lines skipped
 //   .xyz                    every frame; bonds from ReadOptions::xyz_smiles or a smiles= comment field
 //                           (see chem/xyz.hpp)
+//   any of them + .gz       inflated while read (io/gzip_stream.hpp); the format is the extension
+//                           before .gz. A file that starts with the gzip magic bytes is inflated
+//                           whatever its name says.
 // Molecule::record is the 1-based index of the record among the file's records.
-// Not here yet: MOL2, PDB, JSONL, compressed files.
 #pragma once
 
 #include "molm/chem/molecule.hpp"
 #include "molm/chem/xyz.hpp"
 #include "molm/core/error.hpp"
+#include "molm/io/gzip_stream.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace molm::chem {
 
 struct ReadOptions {
-  std::string format{};                  // "smi", "sdf", "csv", "tsv"; "" = from the file extension
-  std::string smiles_column = "smiles";  // CSV/TSV: the header of the SMILES column, matched ignoring case
-  std::string name_column{};             // CSV/TSV: a column for Molecule::name ("" = none)
+  std::string format{};                  // "smi", "sdf", "mol2", "pdb", "csv", "tsv", "jsonl", "xyz";
+                                         //   "" = from the file extension
+  std::string smiles_column = "smiles";  // CSV/TSV/JSONL: the column (field) holding the SMILES, matched ignoring case
+  std::string name_column{};             // CSV/TSV/JSONL: a column for Molecule::name ("" = none; JSONL:
+                                         //   "name", else "id", when the object has one)
   std::string xyz_smiles{};              // XYZ: the SMILES giving the bonds of every frame ("" = from comments)
 };
 
@@ -129,12 +153,17 @@ inline bool read_table_record(std::istream& in, char delimiter, std::vector<std:
 }  // namespace detail
 
 /// The format ReadOptions::format would name for `path`, from its extension ("" when unknown).
+/// "x.sdf.gz" names the format of what it holds: the extension before ".gz" counts.
 inline std::string format_from_extension(const std::filesystem::path& path) {
-  const std::string ext = detail::lower(path.extension().string());
+  std::string ext = detail::lower(path.extension().string());
+  if (ext == ".gz") ext = detail::lower(path.stem().extension().string());
   if (ext == ".smi" || ext == ".smiles" || ext == ".ism" || ext == ".can") return "smi";
   if (ext == ".sdf" || ext == ".sd" || ext == ".mol") return "sdf";
+  if (ext == ".mol2") return "mol2";
+  if (ext == ".pdb" || ext == ".ent") return "pdb";
   if (ext == ".csv") return "csv";
   if (ext == ".tsv" || ext == ".tab") return "tsv";
+  if (ext == ".jsonl" || ext == ".ndjson") return "jsonl";
   if (ext == ".xyz") return "xyz";
   return "";
 }
@@ -268,21 +297,274 @@ void for_each_table_row(std::istream& in, const std::string& where, char delimit
   }
 }
 
-/// Every molecule in `path`, in file order, handed to `visit(Molecule&&)`.
+namespace detail {
+
+/// Shared by the MOL2 and PDB parsers: run RDKit's block parser, turn what it says into a Molecule.
+/// `what` names the input in messages ("MOL2 record").
+template <class Parse>
+Molecule parse_structure_block(std::string_view block, const std::string& source, const std::string& where,
+                               const char* what, Parse&& parse) {
+  Molecule m;
+  m.source = source;
+  m.input = escape_invalid_utf8(where);
+  if (trim(block).empty()) return failed(std::move(m), Status::empty_input, fmt::format("{}: empty {}", where, what));
+  CaptureRdkitLogs logs;
+  std::unique_ptr<RDKit::RWMol> mol;
+  std::string exception_text;
+  try {
+    mol.reset(parse(std::string(block)));
+  } catch (const std::exception& e) {  // FileParseException, MolSanitizeException, Invariant (unknown element)
+    exception_text = e.what();
+  }
+  if (!mol)
+    return failed(std::move(m), Status::invalid_input,
+                  fmt::format("{}: {}", where, reason(logs, exception_text, "RDKit could not read it")));
+  if (mol->getNumAtoms() == 0) return failed(std::move(m), Status::empty_input, where + ": no atoms");
+  std::string title;
+  if (mol->getPropIfPresent(RDKit::common_properties::_Name, title)) m.name = escape_invalid_utf8(trim(title));
+  m.has_3d = has_real_3d(*mol);
+  m.warnings = logs.lines();
+  m.mol = std::move(mol);
+  return m;
+}
+
+/// The value of `key` in a JSON object, matched ignoring case (an exact match wins), or null.
+inline const nlohmann::json* json_field(const nlohmann::json& object, const std::string& key, std::string* found) {
+  const nlohmann::json* hit = nullptr;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (it.key() == key) {
+      *found = it.key();
+      return &it.value();
+    }
+    if (!hit && lower(it.key()) == lower(key)) {
+      hit = &it.value();
+      *found = it.key();
+    }
+  }
+  return hit;
+}
+
+}  // namespace detail
+
+/// Parse one Tripos MOL2 record ("@<TRIPOS>MOLECULE" up to the next one). Hydrogens are kept as atoms
+/// with their coordinates, as parse_molblock does. Never throws for bad input.
+inline Molecule parse_mol2_block(std::string_view block, std::string where = "mol2 record") {
+  return detail::parse_structure_block(block, "mol2", where, "MOL2 record", [](const std::string& text) {
+    return RDKit::Mol2BlockToMol(text, /*sanitize=*/true, /*removeHs=*/false);
+  });
+}
+
+/// Parse one PDB model (or a whole single-model PDB file). Bonds come from CONECT records and atom
+/// distances, never with orders for ligands (see the file comment). `name` is used when the block has
+/// no HEADER / COMPND MOLECULE. Never throws for bad input.
+inline Molecule parse_pdb_block(std::string_view block, std::string where = "pdb block", std::string name = {}) {
+  Molecule m = detail::parse_structure_block(block, "pdb", where, "PDB record", [](const std::string& text) {
+    return RDKit::PDBBlockToMol(text, /*sanitize=*/true, /*removeHs=*/false, /*flavor=*/0, /*proximityBonding=*/true);
+  });
+  if (m.name.empty()) m.name = detail::escape_invalid_utf8(name);
+  return m;
+}
+
+/// Every @<TRIPOS>MOLECULE record of a MOL2 file; lines before the first one (comments) are skipped.
+template <class Visit>
+void for_each_mol2_record(std::istream& in, const std::string& where, Visit&& visit) {
+  std::string block, line;
+  std::size_t line_no = 0, start_line = 0, record = 0;
+  const auto flush = [&] {
+    const std::string at = fmt::format("{} record {} (line {})", where, ++record, start_line);
+    Molecule m;
+    if (!detail::not_utf8(block, m)) m = parse_mol2_block(block, at);
+    if (m.name.empty()) {  // a failed record still says which molecule it was
+      const std::size_t begin = block.find('\n') + 1, end = block.find('\n', begin);
+      m.name = detail::escape_invalid_utf8(detail::trim(std::string_view(block).substr(begin, end - begin)));
+    }
+    m.input = detail::escape_invalid_utf8(at);
+    visit(detail::located(std::move(m), "mol2", where, record, at));
+  };
+  while (detail::getline_no_cr(in, line)) {
+    ++line_no;
+    if (detail::trim(line) == "@<TRIPOS>MOLECULE") {
+      if (start_line) flush();
+      block.clear();
+      start_line = line_no;
+    }
+    if (start_line) block += line + '\n';
+  }
+  if (start_line) flush();
+}
+
+/// Every MODEL of a PDB file, or the whole file as one molecule when it has no MODEL records. The
+/// lines before the first MODEL (HEADER, COMPND) and after the last ENDMDL (CONECT) belong to every
+/// model. `name` is the name of molecules whose file has no HEADER / COMPND MOLECULE (the file stem).
+template <class Visit>
+void for_each_pdb_model(std::istream& in, const std::string& where, const std::string& name, Visit&& visit) {
+  std::vector<std::string> lines;
+  struct Model {
+    std::size_t first, end;  // line indices of the model's records, [first, end)
+    std::string serial;
+  };
+  std::vector<Model> models;
+  std::size_t after_models = 0;  // first line after the last ENDMDL
+  for (std::string line; detail::getline_no_cr(in, line);) {
+    const std::string_view tag = std::string_view(line).substr(0, 6);
+    if (tag.rfind("MODEL", 0) == 0 && (tag.size() == 5 || tag[5] == ' ')) {
+      if (!models.empty() && models.back().end == 0) models.back().end = lines.size();  // no ENDMDL before it
+      models.push_back({lines.size() + 1, 0, std::string(detail::trim(std::string_view(line).substr(5)))});
+    } else if (tag.rfind("ENDMDL", 0) == 0 && !models.empty() && models.back().end == 0) {
+      models.back().end = lines.size();
+      after_models = lines.size() + 1;
+    }
+    lines.push_back(std::move(line));
+  }
+  if (!models.empty() && models.back().end == 0) {
+    models.back().end = lines.size();
+    after_models = lines.size();
+  }
+  const std::size_t header_end = models.empty() ? 0 : models.front().first - 1;
+  if (models.empty()) {
+    if (std::all_of(lines.begin(), lines.end(), [](const std::string& l) { return detail::trim(l).empty(); })) return;
+    models.push_back({0, lines.size(), ""});
+    after_models = lines.size();
+  }
+  std::size_t record = 0;
+  for (const Model& model : models) {
+    const std::size_t start_line = model.first == 0 ? 1 : model.first;  // 1-based line of MODEL (or line 1)
+    const std::string at = fmt::format("{} record {} (line {})", where, ++record, start_line);
+    std::string block;
+    for (std::size_t i = 0; i < header_end; ++i) block += lines[i] + '\n';
+    std::size_t short_atom_line = 0;  // RDKit reads a cut-off ATOM line as an atom at made-up coordinates
+    for (std::size_t i = model.first; i < model.end; ++i) {
+      if ((lines[i].rfind("ATOM  ", 0) == 0 || lines[i].rfind("HETATM", 0) == 0) && lines[i].size() < 54 &&
+          !short_atom_line)
+        short_atom_line = i + 1;
+      block += lines[i] + '\n';
+    }
+    for (std::size_t i = after_models; i < lines.size(); ++i) block += lines[i] + '\n';
+    Molecule m;
+    if (short_atom_line) {
+      m.status = Status::read_error;
+      m.error = fmt::format("line {} is an ATOM/HETATM record cut short: no coordinates (fewer than 54 columns)",
+                            short_atom_line);
+    } else if (!detail::not_utf8(block, m)) {
+      m = parse_pdb_block(block, at, name);
+    }
+    if (m.name.empty()) m.name = detail::escape_invalid_utf8(name);
+    m.input = detail::escape_invalid_utf8(at);
+    if (!model.serial.empty()) m.properties["model"] = detail::escape_invalid_utf8(model.serial);
+    visit(detail::located(std::move(m), "pdb", where, record, at));
+  }
+}
+
+/// JSON Lines: one object per line with a SMILES field (ReadOptions::smiles_column, matched ignoring
+/// case) and optionally a name field (ReadOptions::name_column, else "name" or "id"). The other fields
+/// go into Molecule::properties: strings as they are, numbers, booleans, arrays as JSON text.
+template <class Visit>
+void for_each_jsonl_line(std::istream& in, const std::string& where, const ReadOptions& options, Visit&& visit) {
+  std::string line;
+  std::size_t line_no = 0, record = 0;
+  // Values nested deeper than this are refused: printing them back as JSON text recurses.
+  static constexpr int kMaxDepth = 64;
+  const auto depth_limit = [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) throw std::length_error(fmt::format("nested deeper than {} levels", kMaxDepth));
+    return true;
+  };
+  while (detail::getline_no_cr(in, line)) {
+    ++line_no;
+    const std::string_view text = detail::trim(line);
+    if (text.empty()) continue;
+    const std::string at = fmt::format("{} line {}", where, line_no);
+    ++record;
+    Molecule m;
+    const auto bad = [&](std::string why) {
+      m.status = Status::read_error;
+      m.error = std::move(why);
+      visit(detail::located(std::move(m), "jsonl", where, record, at));
+    };
+    if (detail::not_utf8(text, m)) {
+      visit(detail::located(std::move(m), "jsonl", where, record, at));
+      continue;
+    }
+    nlohmann::json object;
+    try {
+      object = nlohmann::json::parse(text.begin(), text.end(), depth_limit);
+    } catch (const std::exception& e) {  // nlohmann's parse_error, or depth_limit's length_error
+      std::string why = e.what();
+      const std::size_t tag_end = why.find("] ");  // "[json.exception.parse_error.101] parse error at ..."
+      if (why.rfind("[json.exception.", 0) == 0 && tag_end != std::string::npos) why.erase(0, tag_end + 2);
+      bad("not valid JSON: " + why);
+      continue;
+    }
+    if (!object.is_object()) {
+      bad(fmt::format("a JSON {} where an object was expected", object.type_name()));
+      continue;
+    }
+    std::string smiles_key, name_key;
+    const nlohmann::json* smiles = detail::json_field(object, options.smiles_column, &smiles_key);
+    if (!smiles) {
+      std::string keys;
+      for (auto it = object.begin(); it != object.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
+      bad(fmt::format("no field '{}' (the object has: {})", options.smiles_column, keys));
+      continue;
+    }
+    if (!smiles->is_string()) {
+      bad(fmt::format("field '{}' is a {}, not a string", smiles_key, smiles->type_name()));
+      continue;
+    }
+    const nlohmann::json* name = nullptr;
+    if (!options.name_column.empty()) {
+      name = detail::json_field(object, options.name_column, &name_key);
+    } else {
+      name = detail::json_field(object, "name", &name_key);
+      if (!name) name = detail::json_field(object, "id", &name_key);
+    }
+    const auto text_of = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    const bool named = name && !name->is_null();
+    m = parse_smiles(smiles->get_ref<const std::string&>(), named ? text_of(*name) : std::string());
+    if (!name && !options.name_column.empty())
+      m.warnings.push_back(fmt::format("no field '{}' for the name", options.name_column));
+    for (auto it = object.begin(); it != object.end(); ++it)
+      if (it.key() != smiles_key && (!name || it.key() != name_key)) m.properties[it.key()] = text_of(it.value());
+    visit(detail::located(std::move(m), "jsonl", where, record, at));
+  }
+}
+
+/// Every molecule in `path`, in file order, handed to `visit(Molecule&&)`. A gzip-compressed file
+/// (by its magic bytes, or by its .gz name when it is a pipe) is inflated while it is read.
 template <class Visit>
 void for_each_molecule(const std::filesystem::path& path, Visit&& visit, const ReadOptions& options = {}) {
+  constexpr const char* kFormats = "smi, sdf, mol2, pdb, csv, tsv, jsonl or xyz, optionally gzip-compressed (.gz)";
   const std::string format = options.format.empty() ? format_from_extension(path) : detail::lower(options.format);
   MOLM_CHECK(!format.empty(), "chem", "{}: cannot tell the format from the extension; set ReadOptions::format "
-             "(smi, sdf, csv, tsv or xyz)", path.string());
-  std::ifstream in(path, std::ios::binary);
-  MOLM_CHECK(in.good(), "chem", "{}: cannot open for reading", path.string());
+             "({})", path.string(), kFormats);
   const std::string where = path.string();
+  std::ifstream plain(path, std::ios::binary);
+  MOLM_CHECK(plain.good(), "chem", "{}: cannot open for reading", where);
+  // Sniffing opens the file a second time, which would steal the first bytes of a pipe (/dev/stdin):
+  // only regular files are sniffed, anything else is gzip when its name says so.
+  const bool named_gz = detail::lower(path.extension().string()) == ".gz";
+  std::error_code ec;
+  const bool regular = std::filesystem::is_regular_file(path, ec);
+  const bool gzip = regular ? io::is_gzip_file(path) : named_gz;
+  MOLM_CHECK(gzip || !named_gz, "chem",
+             "{}: named .gz but not gzip-compressed (it does not start with the bytes 1f 8b)", where);
+  std::optional<io::GzipIstream> inflated;
+  if (gzip) {
+    plain.close();
+    inflated.emplace(path, "chem");
+  }
+  std::istream& in = gzip ? static_cast<std::istream&>(*inflated) : plain;
+  // The file stem names PDB molecules that have no HEADER / COMPND: "1abc" for 1abc.pdb and 1abc.pdb.gz.
+  std::filesystem::path stem = path.filename();
+  if (detail::lower(stem.extension().string()) == ".gz") stem = stem.stem();
   if (format == "smi") return for_each_smiles_line(in, where, visit);
   if (format == "sdf" || format == "mol") return for_each_sdf_record(in, where, visit);
+  if (format == "mol2") return for_each_mol2_record(in, where, visit);
+  if (format == "pdb" || format == "ent") return for_each_pdb_model(in, where, stem.stem().string(), visit);
   if (format == "csv") return for_each_table_row(in, where, ',', options, visit);
   if (format == "tsv") return for_each_table_row(in, where, '\t', options, visit);
+  if (format == "jsonl" || format == "ndjson") return for_each_jsonl_line(in, where, options, visit);
   if (format == "xyz") return for_each_xyz_record(in, where, options.xyz_smiles, visit);
-  MOLM_THROW("chem", "{}: unknown format '{}' (molm reads smi, sdf, csv, tsv, xyz)", path.string(), format);
+  MOLM_THROW("chem", "{}: unknown format '{}' (molm reads {})", where, format, kFormats);
 }
 
 /// All molecules in `path`, bad records included (check Molecule::ok()).

@@ -11,7 +11,8 @@
 //         checks it, so a hash collision reads as a miss, never as the wrong molecule.
 // Value = "MOLMCONF" | u32 format version | u32 CRC-32 of the body | u64 body length | body, where
 //         body is CBOR (nlohmann-json): smiles, settings hash, elements, coordinates (f64 LE bytes),
-//         provenance (a JSON object: method, seed, MMFF status, ...).
+//         provenance (a JSON object: method, seed, MMFF status, ...). A failed molecule is stored
+//         too, with no atoms and the provenance of the failure (CachedConformer::ok() is false).
 // A record that fails any check (magic, version, length, CRC, CBOR, field types, sizes) is reported
 // as corrupt with the key, never returned. Writes go through LMDB transactions, so a writer killed
 // mid-batch loses that batch only; readers see the last committed state while a writer appends.
@@ -55,6 +56,10 @@ struct CachedConformer {
   std::vector<std::string> elements;   ///< one symbol per atom
   std::vector<double> coordinates;     ///< 3 per atom, Å
   nlohmann::json provenance = nlohmann::json::object();
+
+  /// A record without atoms remembers a failure (its provenance says why), so a rerun of
+  /// `molm prepare` does not spend a minute again on a molecule ETKDG cannot embed.
+  bool ok() const { return !elements.empty(); }
 };
 
 class ConformerCache {
@@ -67,6 +72,7 @@ class ConformerCache {
       : env_(LmdbEnv::open(path, options)) {}
 
   /// The record for `smiles` made with `settings`, or nullopt. Throws molm::error if it is corrupt.
+  /// Check ok(): the record may say that this molecule failed with these settings.
   std::optional<CachedConformer> get(const std::string& smiles, std::uint64_t settings) const {
     auto txn = env_.begin(false);
     const std::string k = key(smiles, settings, txn.max_key_size());
