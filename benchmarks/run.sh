@@ -8,7 +8,10 @@
 # MOLM_BUILD_DIR   build directory (default: build/ in the repository); configured in Release with
 #                  benchmarks on and built if it lacks the program. Build output goes to stderr.
 # MOLM_NUM_THREADS threads for molm, oneDNN and the PyTorch peer (default: all cores).
-# PYTHON           interpreter for the peer scripts (default python3); without torch, peer is null.
+# PYTHON           interpreter for the PyTorch peers (peers/AREA_torch.py; default python3); without torch,
+#                  peer is null.
+# RDKIT_PYTHON     interpreter for the RDKit peers (peers/AREA_rdkit.py; default: PYTHON if it imports
+#                  rdkit, else /usr/bin/python3, Debian's python3-rdkit); without rdkit, peer is null.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,6 +43,12 @@ fi
 
 have_torch=0
 if "$python" -c 'import torch' >/dev/null 2>&1; then have_torch=1; fi
+rdkit_python="${RDKIT_PYTHON:-}"
+if [[ -z "$rdkit_python" ]]; then
+  for candidate in "$python" /usr/bin/python3; do
+    if "$candidate" -c 'import rdkit' >/dev/null 2>&1; then rdkit_python="$candidate"; break; fi
+  done
+fi
 
 peer_file="$(mktemp)"
 trap 'rm -f "$peer_file"' EXIT
@@ -48,6 +57,9 @@ for area in "${areas[@]}"; do
   : >"$peer_file"
   if [[ $have_torch == 1 && -f "$here/peers/${area}_torch.py" ]]; then
     "$python" "$here/peers/${area}_torch.py" >"$peer_file"
+  fi
+  if [[ -n "$rdkit_python" && -f "$here/peers/${area}_rdkit.py" ]]; then
+    "$rdkit_python" "$here/peers/${area}_rdkit.py" >>"$peer_file"
   fi
   "$build/bin/bench_$area" --peers "$peer_file"
 done
