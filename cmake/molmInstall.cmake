@@ -31,6 +31,14 @@ if(TARGET molm_chem)
   install(EXPORT molmChemTargets NAMESPACE molm:: DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
 endif()
 
+# molm::text likewise: a consumer without SentencePiece/utf8proc still loads molm::molm.
+set(MOLM_HAS_TEXT OFF)
+if(TARGET molm_text)
+  set(MOLM_HAS_TEXT ON)
+  install(TARGETS molm_text EXPORT molmTextTargets)
+  install(EXPORT molmTextTargets NAMESPACE molm:: DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
+endif()
+
 # ---- molmConfig.cmake + version ------------------------------------------------------------------
 configure_package_config_file(cmake/molmConfig.cmake.in "${PROJECT_BINARY_DIR}/molmConfig.cmake"
                               INSTALL_DESTINATION "${MOLM_INSTALL_CMAKEDIR}")
@@ -38,6 +46,7 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/molmConfigVersion.cmake"
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/molmConfig.cmake" "${PROJECT_BINARY_DIR}/molmConfigVersion.cmake"
               cmake/FindRDKit.cmake cmake/FindMinizip.cmake cmake/FindLMDB.cmake
+              cmake/FindSentencePiece.cmake cmake/FindUtf8proc.cmake
         DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
 
 # ---- molm.pc ---------------------------------------------------------------------------------------

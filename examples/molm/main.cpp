@@ -8,6 +8,9 @@
 #include "commands/default_data.hpp"
 #include "commands/prepare.hpp"
 #endif
+#ifdef MOLM_HAVE_TEXT
+#include "commands/tokenize.hpp"
+#endif
 
 #include <molm/core/error.hpp>
 #include <molm/version.hpp>
@@ -26,6 +29,9 @@ molm::cli::CommandRegistry make_registry() {
 #ifdef MOLM_HAVE_CHEM
   registry.add(molm::cli::prepare_command());
   registry.add(molm::cli::default_data_command());
+#endif
+#ifdef MOLM_HAVE_TEXT
+  registry.add(molm::cli::tokenize_command());
 #endif
   return registry;
 }

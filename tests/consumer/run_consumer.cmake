@@ -71,6 +71,11 @@ if(EXISTS "${WORK_DIR}/build/consumer_chem")
 else()
   message(STATUS "molm::chem is not in this install (built without RDKit): consumer_chem skipped")
 endif()
+if(EXISTS "${WORK_DIR}/build/consumer_text")
+  run("run the molm::text consumer" "${WORK_DIR}/build/consumer_text")
+else()
+  message(STATUS "molm::text is not in this install (built without SentencePiece/utf8proc): consumer_text skipped")
+endif()
 
 # ---- 2. pkg-config --------------------------------------------------------------------------------
 if(NOT PKG_CONFIG_EXECUTABLE)
