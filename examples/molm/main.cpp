@@ -1,11 +1,13 @@
 // molm: the command line. main() only dispatches: `molm <command> [options]` runs one command from
 // the registry below; each command parses its own options (commands/*.hpp).
 #include "command.hpp"
+#include "commands/convert.hpp"
 #include "commands/help.hpp"
 #include "commands/info.hpp"
 #include "commands/inspect.hpp"
 #ifdef MOLM_HAVE_CHEM
 #include "commands/default_data.hpp"
+#include "commands/encode.hpp"
 #include "commands/prepare.hpp"
 #endif
 #ifdef MOLM_HAVE_TEXT
@@ -26,9 +28,11 @@ molm::cli::CommandRegistry make_registry() {
   molm::cli::CommandRegistry registry;
   registry.add(molm::cli::info_command());
   registry.add(molm::cli::inspect_command());
+  registry.add(molm::cli::convert_command());
 #ifdef MOLM_HAVE_CHEM
   registry.add(molm::cli::prepare_command());
   registry.add(molm::cli::default_data_command());
+  registry.add(molm::cli::encode_command());
 #endif
 #ifdef MOLM_HAVE_TEXT
   registry.add(molm::cli::tokenize_command());

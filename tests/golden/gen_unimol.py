@@ -17,6 +17,10 @@ Writes data/unimol/:
   expected_f64.safetensors  the same with the model and inputs in float64; GaussianLayer's .float()
                             casts are lifted for this run (gaussian_f64 below) so that every step
                             is double on both sides and the comparison can be tight
+  cid1_f32.safetensors      atoms [1,16,32] of the `tiny` model on the real CID 1 conformer
+                            (../shared/data/conformers/Conformer3D_COMPOUND_CID_1.sdf) as unimol-tools
+                            featurizes it (data/unimol_features/cid1_*.npy, from gen_unimol_features.py):
+                            the end-to-end check SDF -> molm features -> encoder
   paper_keys.txt            "<name> <shape>" of every parameter of the paper-size encoder, in order,
                             and its parameter count (reference-model.md §9.1, §9.5)
 Run with an environment that has unimol-tools next to torch 2.1.2 (see README.md, gen_unimol_features.py).
@@ -114,9 +118,11 @@ def gaussian_f64(self, x, edge_type):
     return torch.exp(-0.5 * (((x - mean) / std) ** 2)) / (a * std)
 
 
+ORIGINAL_GAUSSIAN = GaussianLayer.forward
+
+
 def expected(model, tokens, dist, edge, weights, dtype):
-    if dtype == torch.float64:
-        GaussianLayer.forward = gaussian_f64
+    GaussianLayer.forward = gaussian_f64 if dtype == torch.float64 else ORIGINAL_GAUSSIAN
     model = model.to(dtype).eval()
     dist = dist.detach().clone().to(dtype).requires_grad_(True)
     model.zero_grad()
@@ -145,6 +151,14 @@ def main():
     save_file({"tokens": tokens, "distances": dist, "edge_types": edge}, OUT / "inputs.safetensors")
     save_file(expected(model, tokens, dist, edge, weights, torch.float32), OUT / "expected_f32.safetensors")
     save_file(expected(model, tokens, dist, edge, weights, torch.float64), OUT / "expected_f64.safetensors")
+
+    feats = OUT.parent / "unimol_features"
+    cid1 = [torch.from_numpy(np.load(feats / f"cid1_{k}.npy"))[None] for k in ("tokens", "distance", "edge_type")]
+    GaussianLayer.forward = ORIGINAL_GAUSSIAN
+    model = model.float().eval()
+    with torch.no_grad():
+        cid1_atoms, _ = model(*cid1)
+    save_file({"atoms": cid1_atoms.contiguous()}, OUT / "cid1_f32.safetensors")
 
     paper = UniMolEncoder(layers=15, dim=512, heads=64, ffn=2048, kernels=128)
     lines = [f"{k} {list(v.shape)}".replace(" [", " [").replace(", ", ",") for k, v in paper.state_dict().items()]

@@ -1,17 +1,20 @@
 // `molm inspect PATH`: every tensor of a checkpoint — name, dtype, shape, bytes — and the totals,
 // for any format io::CheckpointReader opens. `--json` prints the same as one JSON document;
-// `--against OTHER` prints the strict-loading report of a model shaped like OTHER given PATH.
+// `--against OTHER` prints the strict-loading report of a model shaped like OTHER given PATH; OTHER is
+// another checkpoint or a model preset (unimol:tiny, unimol:small, unimol:paper).
 // A malformed or hostile file ends with exit code 1 and a one-line error (main() prints it).
 #pragma once
 
 #include "command.hpp"
 
 #include <molm/io/checkpoint_reader.hpp>
+#include <molm/models/unimol/encoder.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <iostream>
 #include <string>
 
@@ -80,6 +83,19 @@ inline void print_listing(const io::CheckpointReader& ck, std::ostream& os) {
   for (const auto& w : ck.warnings()) os << "warning: " << w << "\n";
 }
 
+/// The tensors of a model preset ("unimol:paper"), as a checkpoint of it would list them; nullopt
+/// when `spec` names no preset.
+inline std::optional<std::vector<io::TensorListing>> preset_listing(const std::string& spec) {
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos || spec.substr(0, colon) != "unimol") return std::nullopt;
+  Generator gen(0);
+  models::unimol::Encoder model(models::unimol::Config::preset(spec.substr(colon + 1)), gen);
+  std::vector<io::TensorListing> out;
+  for (const auto& [name, t] : model.state_dict())
+    out.push_back({name, t.dtype(), t.shape(), static_cast<std::uint64_t>(t.numel()) * itemsize(t.dtype())});
+  return out;
+}
+
 }  // namespace detail
 
 inline Command inspect_command() {
@@ -89,8 +105,9 @@ inline Command inspect_command() {
             options.add_options()("path", po::value<std::string>()->required(), "checkpoint file or folder")(
                 "json", "print JSON: {path, format, tensors: [{name, dtype, shape, bytes}], totals, warnings}")(
                 "against", po::value<std::string>(),
-                "another checkpoint: report, by name, what a model shaped like it would find missing, "
-                "unexpected, mis-shaped or converted when strictly loading PATH (exit 1 if it would fail)");
+                "another checkpoint or a model preset (unimol:tiny, unimol:small, unimol:paper): report, by name, "
+                "what a model shaped like it would find missing, unexpected, mis-shaped or converted when strictly "
+                "loading PATH (exit 1 if it would fail)");
             po::positional_options_description positional;
             positional.add("path", 1);
             const auto vm = parse_command_line("inspect", args, options, positional, "PATH [--json] [--against OTHER]");
@@ -103,12 +120,21 @@ inline Command inspect_command() {
               return int(exit_ok);
             }
 
-            const auto reference = io::CheckpointReader::open((*vm)["against"].as<std::string>());
-            const nn::LoadReport report = io::compare_listings(reference.listing(), ck.listing());
+            const std::string against = (*vm)["against"].as<std::string>();
+            std::string against_name = against;
+            std::vector<io::TensorListing> expected;
+            if (auto preset = std::filesystem::exists(against) ? std::nullopt : detail::preset_listing(against)) {
+              expected = std::move(*preset);
+            } else {
+              const auto reference = io::CheckpointReader::open(against);
+              against_name = reference.path().string();
+              expected = reference.listing();
+            }
+            const nn::LoadReport report = io::compare_listings(expected, ck.listing());
             if (vm->count("json")) {
               nlohmann::ordered_json j;
               j["path"] = ck.path().string();
-              j["against"] = reference.path().string();
+              j["against"] = against_name;
               j["ok"] = report.ok();
               j["missing"] = report.missing;
               j["unexpected"] = report.unexpected;
@@ -121,7 +147,7 @@ inline Command inspect_command() {
                     {{"name", c.name}, {"from", std::string(name(c.from))}, {"to", std::string(name(c.to))}});
               std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             } else {
-              std::cout << fmt::format("{} against {}: {}\n", ck.path().string(), reference.path().string(),
+              std::cout << fmt::format("{} against {}: {}\n", ck.path().string(), against_name,
                                        report.ok() ? "loads strictly" : "does NOT load strictly");
               if (!report.empty()) std::cout << report.str() << "\n";
             }
