@@ -7,6 +7,9 @@
 // D3Collater pads), in f32 and under bf16 autocast. The peer (peers/unimol_torch.py) runs Uni-Core's
 // modules as 3D-MoLM calls them, on the same shapes and threads.
 //
+// `bench_unimol --only TEXT` runs only the figures whose "bench shape dtype" contains TEXT (for
+// profiling one case, e.g. --only "forward_backward paper:16x34 f32").
+//
 // limit: the machine's FMA peak (measured here) turned into molecules/s with the model's FLOP count
 // (matmul FLOPs only: projections, FFN, q·kᵀ, P·V, the pair-bias MLP; backward counted as 2× forward).
 #include "support/bench.hpp"
@@ -68,6 +71,9 @@ double forward_flops(const unimol::Config& c, const Batch& b) {
 
 int main(int argc, char** argv) {
   const bench::Peers peers = bench::Peers::from_args(argc, argv);
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
   const int threads = bench::bench_threads();
   const double peak_f32 = bench::fma_peak_f32(threads);
   const double peak_bf16 = bench::fma_peak_bf16(threads, peak_f32);
@@ -103,6 +109,7 @@ int main(int argc, char** argv) {
       for (const auto& [name, fn, factor] :
            {std::tuple{"unimol_forward", std::function<void()>(forward), 1.0},
             std::tuple{"unimol_forward_backward", std::function<void()>(forward_backward), 3.0}}) {
+        if (!only.empty() && fmt::format("{} {} {}", name, batch.shape(), dtype).find(only) == std::string::npos) continue;
         const double t = bench::median_times({fn}, budget)[0];
         const double rate = static_cast<double>(batch.molecules) / t;
         const double limit = peak * 1e9 / (factor * flops / static_cast<double>(batch.molecules));

@@ -7,6 +7,8 @@
 // Each backward is one fused elementwise pass over (dy, x or y).
 #pragma once
 
+#include "molm/backend/cpu/kernels/gelu.hpp"
+#include "molm/backend/dispatch.hpp"
 #include "molm/ops/binary.hpp"
 
 #include <cmath>
@@ -100,6 +102,24 @@ enum class GeluApprox { none, tanh };
 
 /// GELU, exact (erf) by default as BERT and Uni-Mol use; `tanh` matches PyTorch approximate="tanh".
 inline Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::none) {
+  // Contiguous float: the vectorised kernel (backend/cpu/kernels/gelu.hpp). The generic map below is
+  // the reference and serves every other dtype and layout.
+  if (approx == GeluApprox::none && x.dtype() == DType::f32 && x.is_contiguous() && !backend::use_reference()) {
+    ops::detail::check_cpu(x, "gelu");
+    Tensor y = Tensor::empty(x.shape(), DType::f32);
+    backend::gelu_forward_f32(x.data<float>(), y.data<float>(), x.numel());
+    if (autograd::any_requires_grad({&x})) {
+      autograd::SavedTensor saved(x, "gelu");
+      autograd::record("gelu", {x}, {y}, [saved](const std::vector<Tensor>& g) {
+        const Tensor& xs = saved.get();
+        const Tensor dy = g[0].contiguous();
+        Tensor dx = Tensor::empty(xs.shape(), DType::f32);
+        backend::gelu_backward_f32(dy.data<float>(), xs.data<float>(), dx.data<float>(), xs.numel());
+        return std::vector<Tensor>{dx};
+      });
+    }
+    return y;
+  }
   if (approx == GeluApprox::none)
     return ops::detail::unary_op<false>(
         x, "gelu", [](auto v) { return v * ops::detail::normal_cdf(v); },
