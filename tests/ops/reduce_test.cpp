@@ -69,3 +69,16 @@ TEST_CASE("reductions: bad dims are errors naming the op", "[ops][reduce]") {
   REQUIRE_THROWS_WITH(sum_to(x, {4}), Catch::Contains("sum_to") && Catch::Contains("[2, 3]"));
   REQUIRE_THROWS_WITH(mean(arange(3)), Catch::Contains("mean"));
 }
+
+TEST_CASE("reductions: sums over leading dims (bias gradients) equal the reference bit for bit", "[ops][reduce]") {
+  // The column-block kernel keeps each output's row order, so the result is identical, not just close.
+  for (DType dt : {DType::f32, DType::f64}) {
+    INFO(name(dt));
+    const Tensor x = testing::random({7, 333, 300}, 11, dt, -2.0, 2.0);  // 300 columns: blocks of 256 and a tail
+    testing::require_matches_reference([&] { return sum(x, {0}); }, 0.0);
+    testing::require_matches_reference([&] { return sum(x, {0, 1}); }, 0.0);
+    testing::require_matches_reference([&] { return mean(x, {0, 1}); }, 0.0);
+    testing::require_matches_reference([&] { return sum(x, {0, 1}, true); }, 0.0);
+    testing::require_matches_reference([&] { return sum(x.transpose(0, 2), {0}); }, 0.0);  // strided: other path
+  }
+}

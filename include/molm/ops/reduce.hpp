@@ -114,6 +114,40 @@ void reduce_into(const Tensor& x, const ReducePlan& p, const Tensor& out, Init i
   });
 }
 
+/// The rows-then-columns shape of a contiguous x whose reduced dims are exactly its leading ones
+/// (a bias gradient: [rows, out] summed over rows): {R, C}, or {0, 0} when x is not like that.
+inline std::pair<std::int64_t, std::int64_t> leading_reduction(const Tensor& x, const ReducePlan& p) {
+  if (!x.is_contiguous() || x.dim() < 2) return {0, 0};
+  int k = 0;
+  while (k < x.dim() && p.reduced[static_cast<std::size_t>(k)]) ++k;
+  if (k == 0 || k == x.dim()) return {0, 0};
+  for (int i = k; i < x.dim(); ++i)
+    if (p.reduced[static_cast<std::size_t>(i)]) return {0, 0};
+  std::int64_t R = 1, C = 1;
+  for (int i = 0; i < k; ++i) R *= x.shape()[i];
+  for (int i = k; i < x.dim(); ++i) C *= x.shape()[i];
+  return {R, C};
+}
+
+/// Column sums of a contiguous [R, C]: each output accumulates its rows in order 0 … R-1 — the
+/// order reduce_into uses, so the result is bit-identical — but a task walks a block of columns
+/// row by row, reading memory contiguously instead of striding down one column at a time.
+template <class T, class A, class Finish>
+void column_sums(const T* x, std::int64_t R, std::int64_t C, T* out, Finish finish) {
+  constexpr std::int64_t kBlock = 256;
+  const std::int64_t blocks = (C + kBlock - 1) / kBlock;
+  molm::detail::parallel_for(blocks, R * kBlock, [&](std::int64_t b) {
+    const std::int64_t c0 = b * kBlock, n = std::min(kBlock, C - c0);
+    A acc[kBlock];
+    for (std::int64_t j = 0; j < n; ++j) acc[j] = A{0};
+    for (std::int64_t r = 0; r < R; ++r) {
+      const T* row = x + r * C + c0;
+      for (std::int64_t j = 0; j < n; ++j) acc[j] += static_cast<A>(row[j]);
+    }
+    for (std::int64_t j = 0; j < n; ++j) out[c0 + j] = finish(acc[j]);
+  });
+}
+
 inline Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale) {
   Tensor out = Tensor::empty(p.keep_shape, x.dtype());
   visit_dtype(x.dtype(), [&](auto tag) {
@@ -122,6 +156,15 @@ inline Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale) {
     if constexpr (std::is_same_v<T, bool>) {
       MOLM_THROW("sum", "cannot sum a bool tensor; convert it with .to(DType::i64) first");
     } else {
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        const auto rc = leading_reduction(x, p);
+        if (rc.first > 1 && rc.second >= 16 && !backend::use_reference()) {
+          column_sums<T, A>(x.data<T>(), rc.first, rc.second, out.data<T>(), [scale](A a) {
+            return static_cast<T>(static_cast<acc_t<T>>(static_cast<double>(a) * scale));
+          });
+          return;
+        }
+      }
       reduce_into<T, T>(
           x, p, out, [] { return A{0}; }, [](A& a, T v) { a += static_cast<A>(static_cast<acc_t<T>>(v)); },
           [scale](A a) {

@@ -10,6 +10,7 @@
 
 #include <molm/io/safetensors.hpp>
 #include <molm/io/torch_checkpoint.hpp>
+#include <molm/autograd/autocast.hpp>
 #include <molm/models/unimol/encoder.hpp>
 
 #include <fstream>
@@ -132,4 +133,17 @@ TEST_CASE("unimol encoder: config round-trips through JSON; training mode drops,
   enc.train();
   const auto c = enc.forward(inputs.at("tokens"), dist, inputs.at("edge_types"));
   CHECK(testing::values(c.atoms) != testing::values(a.atoms));  // dropout changed something
+}
+
+TEST_CASE("unimol encoder: under bf16 autocast the outputs stay within 2e-2 of the f32 reference") {
+  const auto inputs = load_safetensors(dir() / "inputs.safetensors");
+  const auto expected = load_safetensors(dir() / "expected_f32.safetensors");
+  auto enc = tiny_from_checkpoint(DType::f32);
+  autograd::autocast guard(DType::bf16);
+  no_grad ng;
+  const auto out = enc->forward(inputs.at("tokens"), inputs.at("distances"), inputs.at("edge_types"));
+  CHECK(out.atoms.dtype() == DType::f32);  // products in bf16, everything else (softmax, norms) in f32
+  // relative to the output's scale: LayerNorm outputs are O(1), so 2e-2 absolute is 2e-2 relative
+  testing::require_close(out.atoms, expected.at("atoms"), 2e-2, 2e-2);
+  CHECK(testing::values(out.atoms) != testing::values(expected.at("atoms")));  // bf16 really ran
 }

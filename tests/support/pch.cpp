@@ -1,0 +1,1 @@
+// Empty: the target that owns the precompiled support/testing.hpp every suite reuses (tests/CMakeLists.txt).
