@@ -2,17 +2,12 @@
 # `molm default-data` end to end: the embedded default data set from RDKit's NCI molecules, written as
 # files, then its molecules turned into conformers by `molm prepare`. Skips (77) without rdkit-data.
 # Usage: default_data.sh MOLM_BINARY
-set -uo pipefail
 molm="$1"
 if [[ ! -f /usr/share/RDKit/Data/NCI/first_5K.smi && -z "${RDDATADIR:-}" && -z "${RDBASE:-}" ]]; then
   echo "SKIP: RDKit's NCI molecules are absent (apt-get install rdkit-data)"
   exit 77
 fi
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { grep -qE -- "$2" "$1" || fail "$1 does not match '$2': $(tail -c 600 "$1")"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$molm" default-data --out "$work/set" --limit 120 --threads 2 2>"$work/err1"
 rc=$?
@@ -40,8 +35,4 @@ check "$work/report.jsonl" '"summary":\{.*"molecules":24,'
 [[ $? -eq 1 ]] || fail "bad fractions should fail"
 check "$work/err3" 'fractions'
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all default-data checks passed"
+finish default-data

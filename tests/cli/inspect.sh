@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
 # `molm inspect` end to end: listings, JSON, --against, and bad input (exit 1, one-line error, no
 # crash). Usage: inspect.sh MOLM_BINARY GOLDEN_DATA_DIR
-set -uo pipefail
 molm="$1"
 golden="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # expect RC PATTERN ARGS...: run molm ARGS, check the exit code and that the output matches PATTERN.
 expect() {
@@ -86,8 +82,4 @@ else
   echo "note: $stories absent; llama2.c checks skipped"
 fi
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all inspect checks passed"
+finish inspect

@@ -2,13 +2,8 @@
 # `molm prepare` end to end: conformers into the cache with a JSONL report, bad molecules listed with
 # their reason, a second run served from the cache, exit 1 when nothing succeeds.
 # Usage: prepare.sh MOLM_BINARY
-set -uo pipefail
 molm="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { grep -qE -- "$2" "$1" || fail "$1 does not match '$2': $(tail -c 600 "$1")"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 printf 'CCO ethanol\nc1ccccc1O phenol\nCC(=O)Oc1ccccc1C(=O)O aspirin\nnot_a_smiles bad\nC1CC unclosed\n' >"$work/in.smi"
 printf 'smiles,name\nCC(N)C(=O)O,alanine\nC,methane\n' >"$work/in.csv"
@@ -63,8 +58,4 @@ printf 'name\nx\n' >"$work/nocol.csv"
 out="$("$molm" prepare "$work/nocol.csv" --out "$work/other.lmdb" 2>&1)"
 [[ $? -eq 1 && "$out" == *smiles* ]] || fail "missing column: $out"
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all prepare checks passed"
+finish prepare

@@ -3,13 +3,9 @@
 # the expected lines with transformers 4.35.2): ids with [CLS]/[SEP] and 3D-MoLM's [DEC], cased
 # without specials, Llama as 3D-MoLM configures it, plain Llama pieces; usage errors exit 2.
 # Usage: tokenize.sh MOLM_BINARY GOLDEN_TOKENIZERS_DIR
-set -uo pipefail
 molm="$1"
 golden="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # same EXPECTED_FILE ARGS...: the output on cli_input.txt equals the expected file line for line
 same() {
@@ -44,8 +40,4 @@ out="$(printf 'the\n\nacid' | "$molm" tokenize --tokenizer "$golden/tiny_vocab.t
 out="$("$molm" tokenize --tokenizer "$work/missing.model" </dev/null 2>&1)"
 [[ $? -eq 1 && "$out" == *missing.model* ]] || fail "a missing model file: $out"
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all tokenize checks passed"
+finish tokenize

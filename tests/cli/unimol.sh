@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
 # `molm convert --from unimol` and `molm encode` end to end on the golden `tiny` Uni-Mol checkpoint.
 # Usage: unimol.sh MOLM_BINARY GOLDEN_DIR
-set -uo pipefail
 molm="$1"
 golden="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { grep -qE -- "$2" "$1" || fail "$1 does not match '$2': $(tail -c 600 "$1")"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$molm" convert --from unimol "$golden/unimol/tiny.pt" "$work/tiny" >"$work/convert.out" 2>&1 ||
   fail "convert failed: $(cat "$work/convert.out")"
@@ -51,8 +46,4 @@ check "$work/atoms.jsonl" '"method":"etkdg_v3"'
 "$molm" encode --model "$work/nowhere" --smiles CCO --out "$work/y.npy" 2>"$work/err4"
 [[ $? -eq 1 ]] || fail "a missing model should fail"
 
-if ((failures)); then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all unimol checks passed"
+finish unimol
