@@ -11,10 +11,11 @@ Needs Python RDKit (Debian: python3-rdkit, run with /usr/bin/python3).
 import json
 import multiprocessing
 import os
-import time
 
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem
+
+from budget import median_seconds
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -47,14 +48,6 @@ def embed(smiles):
     return True
 
 
-def median_rate(fn, n, reps=3):
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    return n / samples[len(samples) // 2]
 
 
 def main():
@@ -62,12 +55,13 @@ def main():
     threads = int(os.environ.get("MOLM_NUM_THREADS", str(os.cpu_count())))
     smiles = nci_smiles(n)
     shape = f"nci{len(smiles)}"
-    single = median_rate(lambda: [embed(s) for s in smiles], len(smiles))
+    single = len(smiles) / median_seconds(lambda: [embed(s) for s in smiles], warmup=0, min_reps=3, min_time_s=0, max_reps=3)
     print(json.dumps({"bench": "conformers_etkdgv3_mmff94", "shape": shape, "dtype": "threads=1", "value": single,
                       "unit": "molecules/s", "peer_name": "python-rdkit"}), flush=True)
     if threads > 1:
         with multiprocessing.Pool(threads) as pool:
-            rate = median_rate(lambda: pool.map(embed, smiles, chunksize=1), len(smiles))
+            rate = len(smiles) / median_seconds(lambda: pool.map(embed, smiles, chunksize=1), warmup=0, min_reps=3,
+                                                   min_time_s=0, max_reps=3)
         print(json.dumps({"bench": "conformers_etkdgv3_mmff94", "shape": shape, "dtype": f"threads={threads}",
                           "value": rate, "unit": "molecules/s", "peer_name": f"python-rdkit Pool({threads})"}),
               flush=True)

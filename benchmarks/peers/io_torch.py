@@ -10,10 +10,11 @@ Prints one JSON line per figure: {"bench", "shape", "dtype", "threads", "value" 
 """
 import json
 import os
-import time
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from budget import median_seconds  # 1 warm-up (the page cache), then 5 loads
 
 N_TENSORS, ROWS, COLS = 64, 2048, 2048
 SHAPE = f"{N_TENSORS}x{ROWS}x{COLS}"
@@ -30,15 +31,6 @@ def files(directory):
     return st, pt
 
 
-def median_seconds(fn, reps=5):
-    fn()  # warm-up: brings the file into the page cache
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    return samples[len(samples) // 2]
 
 
 def touch(tensors):
@@ -52,7 +44,7 @@ def main():
     gb = N_TENSORS * ROWS * COLS * 4 / 1e9
     for bench, path, load, name in (("load_safetensors", st, load_file, "safetensors.torch.load_file"),
                                     ("load_pt", pt, torch.load, "torch.load")):
-        t = median_seconds(lambda: touch(load(path)))
+        t = median_seconds(lambda: touch(load(path)), warmup=1, min_reps=5, min_time_s=0, max_reps=5)
         print(json.dumps({"bench": bench, "shape": SHAPE, "dtype": "f32", "threads": threads, "value": gb / t,
                           "unit": "GB/s", "peer_name": name}), flush=True)
 

@@ -13,11 +13,12 @@ Prints {"bench", "shape", "dtype", "threads", "value" (molecules/s), "unit", "pe
 import json
 import math
 import os
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from budget import median_seconds
 
 try:
     from unimol_tools.models.transformers import TransformerEncoderWithPair
@@ -136,17 +137,6 @@ def batch(molecules, atoms, gen):
     return tokens, dist, edge
 
 
-def median_seconds(fn):
-    """Same budget as bench_unimol: 1 warm-up, then >= 3 repetitions and >= 3 s."""
-    fn()
-    samples, start = [], time.perf_counter()
-    while len(samples) < 3 or (time.perf_counter() - start < 3.0 and len(samples) < 1000):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    n = len(samples)
-    return samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
 
 
 def main():
@@ -171,7 +161,7 @@ def main():
                 loss.backward()
 
             for name, fn in (("unimol_forward", forward), ("unimol_forward_backward", forward_backward)):
-                t = median_seconds(fn)
+                t = median_seconds(fn, warmup=1, min_reps=3, min_time_s=3.0)  # bench_unimol's budget
                 print(json.dumps({"bench": name, "shape": f"paper:{molecules}x{atoms}", "dtype": dname,
                                   "threads": threads, "value": molecules / t, "unit": "molecules/s",
                                   "peer_name": "torch"}), flush=True)
