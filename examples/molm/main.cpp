@@ -11,6 +11,7 @@
 #include "commands/prepare.hpp"
 #endif
 #ifdef MOLM_HAVE_TEXT
+#include "commands/eval.hpp"
 #include "commands/tokenize.hpp"
 #endif
 
@@ -36,6 +37,7 @@ molm::cli::CommandRegistry make_registry() {
 #endif
 #ifdef MOLM_HAVE_TEXT
   registry.add(molm::cli::tokenize_command());
+  registry.add(molm::cli::eval_command());
 #endif
   return registry;
 }

@@ -1,6 +1,7 @@
 // Every evaluation metric in one include: BLEU, ROUGE, METEOR (with WordNet and the Porter
-// stemmer), 3D-MoLM's caption numbers and its retrieval numbers, each equal to the Python tool the
-// reference used (NLTK 3.8.1, rouge-score 0.1.2, torch), number for number.
+// stemmer), 3D-MoLM's caption, retrieval and computed-property QA numbers, each equal to the
+// Python tool the reference used (NLTK 3.8.1, rouge-score 0.1.2, torch, its own scripts), number
+// for number.
 #pragma once
 
 #include "molm/metrics/python_str.hpp"
@@ -11,3 +12,4 @@
 #include "molm/metrics/meteor.hpp"
 #include "molm/metrics/caption.hpp"
 #include "molm/metrics/retrieval.hpp"
+#include "molm/metrics/property_qa.hpp"

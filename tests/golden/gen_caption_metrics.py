@@ -12,8 +12,8 @@ Recorded (tests/golden/data/caption_metrics/):
 - caption_metrics.json: per pair METEOR, sentence BLEU-2/4 and ROUGE-1/2/L (P, R, F); corpus BLEU-2/4
   over all pairs and over each edit kind; tokens for BLEU/METEOR = str.split() of the raw strings,
   ROUGE on the raw strings. Also per-pair METEOR and corpus BLEU in the two piece conventions of
-  §7.2 (SciBERT WordPiece pieces, Llama SentencePiece pieces, transformers 4.35.2), not yet
-  compared in C++ (they need molm's tokenizers). Plus NLTK's wordnet.synsets() of ~400 words,
+  §7.2 (SciBERT WordPiece pieces, Llama SentencePiece pieces, transformers 4.35.2), compared in
+  C++ by tests/text/caption_conventions_test.cpp with molm's tokenizers. Plus NLTK's wordnet.synsets() of ~400 words,
   Porter stems of tricky words, and str.lower()/str.split() of unicode strings.
 - porter_chebi.txt: NLTK's Porter stem of every distinct lower-cased str.split() token of the
   validation descriptions, in sorted order, one per line as "<chars dropped from the word><added>"
