@@ -3,6 +3,8 @@
 // generate, demo, ...) is one header under commands/ and one line in main.cpp.
 #pragma once
 
+#include <molm/core/threads.hpp>
+
 #include <boost/program_options.hpp>
 
 #include <functional>
@@ -78,6 +80,16 @@ inline std::optional<po::variables_map> parse_command_line(const std::string& co
     throw usage_error("molm " + command + ": " + e.what());
   }
   return vm;
+}
+
+/// `--threads N` of a command, if given: molm::set_num_threads, so that it wins over
+/// MOLM_NUM_THREADS (a bare omp_set_num_threads would be overridden by molm's first
+/// num_threads() call, which applies the variable).
+inline void apply_threads_option(const po::variables_map& vm, const std::string& command) {
+  if (!vm.count("threads")) return;
+  const int n = vm["threads"].as<int>();
+  if (n < 1) throw usage_error("molm " + command + ": --threads must be at least 1");
+  molm::set_num_threads(n);
 }
 
 }  // namespace molm::cli

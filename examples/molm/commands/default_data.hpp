@@ -9,7 +9,6 @@
 #include <molm/data/default_set.hpp>
 
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <iostream>
 #include <string>
@@ -34,11 +33,7 @@ inline Command default_data_command() {
                 "threads", po::value<int>(), "worker threads (default: all cores)");
             const auto vm = parse_command_line("default-data", args, options, {}, "--out DIR [options]");
             if (!vm) return int(exit_ok);
-            if (vm->count("threads")) {
-              const int n = (*vm)["threads"].as<int>();
-              if (n < 1) throw usage_error("molm default-data: --threads must be at least 1");
-              omp_set_num_threads(n);
-            }
+            apply_threads_option(*vm, "default-data");
             set_options.smiles_file = smiles;
             const auto set = data::build_default_set(set_options);
             const std::string out = (*vm)["out"].as<std::string>();

@@ -20,7 +20,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include <fstream>
 #include <iostream>
@@ -62,11 +61,7 @@ inline Command encode_command() {
             const auto vm = parse_command_line("encode", args, options, positional,
                                                "--model DIR (--smiles S | INPUT...) --out OUT.npy|OUT.jsonl [--atoms]");
             if (!vm) return int(exit_ok);
-            if (vm->count("threads")) {
-              const int n = (*vm)["threads"].as<int>();
-              if (n < 1) throw usage_error("molm encode: --threads must be at least 1");
-              omp_set_num_threads(n);
-            }
+            apply_threads_option(*vm, "encode");
             const bool npy = out.size() > 4 && out.substr(out.size() - 4) == ".npy";
             const bool jsonl = out.size() > 6 && out.substr(out.size() - 6) == ".jsonl";
             if (!npy && !jsonl) throw usage_error("molm encode: --out must end in .npy or .jsonl");

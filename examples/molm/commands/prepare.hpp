@@ -20,7 +20,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -112,11 +111,7 @@ inline Command prepare_command() {
             const auto vm = parse_command_line("prepare", args, options, positional,
                                                "INPUT... --out CACHE [--report R.jsonl] [options]");
             if (!vm) return int(exit_ok);
-            if (vm->count("threads")) {
-              const int n = (*vm)["threads"].as<int>();
-              if (n < 1) throw usage_error("molm prepare: --threads must be at least 1");
-              omp_set_num_threads(n);
-            }
+            apply_threads_option(*vm, "prepare");
             if (batch == 0) throw usage_error("molm prepare: --batch must be at least 1");
 
             // Read every input first: a missing file or column stops here, before any work.
