@@ -1,6 +1,7 @@
 // chem::embed: seeded ETKDGv3 + MMFF94 conformers with provenance; every kind of bad molecule gets
 // its own status and message, nothing throws, and no zero coordinates appear.
 #include "support/testing.hpp"
+#include "fixtures.hpp"
 
 #include <molm/chem/conformer.hpp>
 
@@ -87,17 +88,7 @@ TEST_CASE("keep_hydrogens keeps them; a molecule of hydrogens only keeps all ato
 }
 
 TEST_CASE("an input's own 3D conformer is kept as it is", "[chem][embed]") {
-  const char* block = R"(ethanol
-     RDKit          3D
-
-  3  2  0  0  0  0  0  0  0  0999 V2000
-   -0.9300    0.0500    0.0400 C   0  0  0  0  0  0  0  0  0  0  0  0
-    0.5200   -0.3900   -0.1000 C   0  0  0  0  0  0  0  0  0  0  0  0
-    1.3200    0.7600    0.0200 O   0  0  0  0  0  0  0  0  0  0  0  0
-  1  2  1  0
-  2  3  1  0
-M  END
-)";
+  const std::string& block = testing::kEthanol3D;
   const chem::Molecule m = chem::parse_molblock(block, "ethanol.mol");
   const chem::Conformer c = chem::embed(m);
   REQUIRE(c.ok());

@@ -2,6 +2,7 @@
 // broken records carry a status and a message with the file and record/line, the records after them
 // are still read, and a damaged gzip stream is an error for the whole file.
 #include "support/testing.hpp"
+#include "fixtures.hpp"
 
 #include <molm/chem/readers.hpp>
 
@@ -145,17 +146,7 @@ CONECT    2    3    3    7
 END
 )";
 
-const std::string kEthanolSdf = R"(ethanol
-     RDKit          3D
-
-  3  2  0  0  0  0  0  0  0  0999 V2000
-   -0.9300    0.0500    0.0400 C   0  0  0  0  0  0  0  0  0  0  0  0
-    0.5200   -0.3900   -0.1000 C   0  0  0  0  0  0  0  0  0  0  0  0
-    1.3200    0.7600    0.0200 O   0  0  0  0  0  0  0  0  0  0  0  0
-  1  2  1  0
-  2  3  1  0
-M  END
-> <CID>
+const std::string kEthanolSdf = testing::kEthanol3D + R"(> <CID>
 702
 
 $$$$

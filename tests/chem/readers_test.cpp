@@ -1,6 +1,7 @@
 // chem readers: every record of a SMILES list, SD file or CSV/TSV table becomes a Molecule; broken
 // records carry a status and a message with the line, and the records after them are still read.
 #include "support/testing.hpp"
+#include "fixtures.hpp"
 
 #include <molm/chem/readers.hpp>
 
@@ -41,17 +42,7 @@ const std::string kMethane = R"(methane
     0.0000    0.0000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0
 M  END
 )";
-const std::string kEthanol3D = R"(ethanol
-     RDKit          3D
-
-  3  2  0  0  0  0  0  0  0  0999 V2000
-   -0.9300    0.0500    0.0400 C   0  0  0  0  0  0  0  0  0  0  0  0
-    0.5200   -0.3900   -0.1000 C   0  0  0  0  0  0  0  0  0  0  0  0
-    1.3200    0.7600    0.0200 O   0  0  0  0  0  0  0  0  0  0  0  0
-  1  2  1  0
-  2  3  1  0
-M  END
-)";
+using testing::kEthanol3D;
 
 }  // namespace
 
