@@ -55,7 +55,7 @@ TRICKY = [
     "C[C@H](N)C(=O)O", "F/C=C/F", "C[C@H]1CC[C@@H](O)CC1", "O[C@H]1[C@@H](O)[C@H](O)[C@@H](O)[C@H](O)[C@@H]1O",
     # macrocycles
     "C1CCCCCCCCCCC1", "O=C1CCCCCCCCCCCCCCO1",
-    "CC[C@@H]1[C@@]([C@@H]([C@H](C(=O)[C@@H](C[C@@]([C@@H]([C@H]([C@@H]([C@H](C(=O)O1)C)O[C@H]2C[C@@]([C@H]([C@@H](O2)C)O)(C)OC)C)O[C@H]3[C@@H]([C@H](C[C@H](O3)C)N(C)C)O)(C)O)C)C)O)(C)O",
+    "[C@H]1(O[C@H]2[C@H](C)[C@@H](O[C@@H]3O[C@H](C)C[C@H](N(C)C)[C@H]3O)[C@](C)(O)C[C@@H](C)C(=O)[C@H](C)[C@@H](O)[C@](C)(O)[C@@H](CC)OC(=O)[C@@H]2C)C[C@@](C)(OC)[C@@H](O)[C@H](C)O1",  # erythromycin, rooted at a sugar
     # acyclic
     "CCCCO", "CC(C)CC(=O)O", "CCOC(C)=O", "NCCCC[C@H](N)C(=O)O",
     # lone atoms and tiny molecules

@@ -9,7 +9,7 @@ Inputs: data/tokenizers/tricky.jsonl (hand-written tricky strings, one JSON stri
 ../shared/data/chebi20/validation.txt (every description), ../shared/data/tokenizers/{scibert/vocab.txt,
 llama2/tokenizer.model}. Writes into data/tokenizers/:
   expected.json         ids of the tricky strings (4 tokenizers), Llama decodes, truncation/padding
-                        cases, the first 50 descriptions in full, §5.4/§6.2 prompts, the §12.1 ids
+                        cases, §5.4/§6.2 prompts (SMILES from the fixed list below), the §12.1 ids
                         (also asserted here against the list in reference-model.md)
   descriptions_fnv.npy  int64 [N, 3]: FNV-1a 64 over the little-endian int32 ids of every
                         description (bert, llama, llama_plain), bit pattern stored as int64
@@ -17,6 +17,9 @@ llama2/tokenizer.model}. Writes into data/tokenizers/:
   tiny_vocab.txt, tiny_sp.model, tiny.json, cli_*.txt: a tiny WordPiece vocabulary and a tiny
                         SentencePiece model trained here with Llama's settings, with expected ids, so
                         some tests and the CLI test run without ../shared/data
+No shared text reaches the committed files (the project never copies ../shared/data): the descriptions
+leave only hashes and lengths, the prompts' SMILES and the tiny model's training text are written here,
+and tricky.jsonl is invented (scripts/check-shared-copies.py checks).
 """
 import json
 import pathlib
@@ -78,7 +81,7 @@ plain = llama_plain(llama_model)
 assert bert.convert_tokens_to_ids("[DEC]") == 31090 and len(bert) == 31091
 assert llama.pad_token_id == 32000 and llama.bos_token_id == 2 and llama.convert_tokens_to_ids("<mol>") == 32001
 
-expected = {"tricky": [], "truncation": [], "decode": [], "descriptions_head": [], "prompts": []}
+expected = {"tricky": [], "truncation": [], "decode": [], "prompts": []}
 for text in tricky:
     llama_ids = ids_of(llama, text)
     expected["tricky"].append({
@@ -101,8 +104,8 @@ for _ in range(16):
                                "llama_decode_keep_special": llama.decode(row, skip_special_tokens=False)})
 
 # Truncation (from the end, specials kept) and padding to max_length, both sides.
-for text in ["The molecule is a member of the class of pterocarpans carrying two hydroxy substituents.", "short",
-             "CC(=O)OC <mol><mol><mol><mol><mol><mol><mol><mol>. Response: "]:
+for text in ["The molecule is a dichlorinated biphenylol in which the hydroxy groups sit at positions 3 and 4'.",
+             "short", "CC(=O)OC <mol><mol><mol><mol><mol><mol><mol><mol>. Response: "]:
     for max_length in [4, 12, 40]:
         for side in ["right", "left"]:
             row = {"text": text, "max_length": max_length, "padding_side": side}
@@ -113,21 +116,17 @@ for text in ["The molecule is a member of the class of pterocarpans carrying two
                 tok.padding_side = "right"
             expected["truncation"].append(row)
 
-# ChEBI-20 validation descriptions: CID \t SMILES \t description, header first.
+# ChEBI-20 validation descriptions: CID \t SMILES \t description, header first. Only hashes and
+# lengths are stored: ids in full would decode back to the shared text.
 rows = [line.split("\t", 2) for line in
         (shared / "chebi20" / "validation.txt").read_bytes().decode("utf-8").split("\n")[1:] if line]
 hashes = np.zeros((len(rows), 3), dtype=np.int64)
 lengths = np.zeros((len(rows), 3), dtype=np.int32)
-for i, (_, smiles, description) in enumerate(rows):
-    per = [ids_of(bert, description), ids_of(llama, description), ids_of(plain, description)]
-    for k, ids in enumerate(per):
+for i, (_, _, description) in enumerate(rows):
+    for k, tok in enumerate([bert, llama, plain]):
+        ids = ids_of(tok, description)
         hashes[i, k] = as_int64(fnv1a64(ids))
         lengths[i, k] = len(ids)
-    if i < 50:  # in full (the plain Llama ids differ from the reference's only in bos: 10 suffice)
-        head = {"line": i, "bert": per[0], "llama": per[1]}
-        if i < 10:
-            head["llama_plain"] = per[2]
-        expected["descriptions_head"].append(head)
 np.save(out_dir / "descriptions_fnv.npy", hashes)
 np.save(out_dir / "descriptions_len.npy", lengths)
 
@@ -149,15 +148,37 @@ templates = ["What is the [property] of this molecule? ", "Could you give me the
 properties = ["Molecular Weight", "LogP", "Topological Polar Surface Area", "Complexity", "HOMO", "LUMO",
               "HOMO-LUMO Gap", "SCF Energy"]
 suffix = "If uncertain, provide an estimate. Respond with the numerical value only."
+# Written here, not taken from the data: stereo (@, @@, /, \), charges, salts, and three longer than
+# the 96 characters the prompt keeps (two invented peptides, one invented ammonium salt).
+prompt_smiles = [
+    "CC(=O)OC1=CC=CC=C1C(=O)O",  # aspirin
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",  # caffeine
+    "N[C@@H](CC1=CC=CC=C1)C(=O)N[C@@H](CC(C)C)C(=O)N[C@@H](CO)C(=O)N[C@@H](CCCC[NH3+])C(=O)N[C@@H](CC(=O)[O-])C(=O)O",
+    "C[N+](C)(C)CCOC(=O)C",  # acetylcholine
+    "OC(=O)[C@@H]1CC[C@H](CC1)NC(=O)C2=CC(Br)=C(C=C2F)/C=C/C(=O)N[C@@H](CCSC)C(=O)N3CC[N+](C)(CC3)CC4=CC=C(Cl)C=C4.[Br-]",
+    "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O",  # glucose
+    "CC(C)CC1=CC=C(C=C1)[C@@H](C)C(=O)O",  # (S)-ibuprofen
+    "[O-][N+](=O)C1=CC=C(C=C1)O",  # 4-nitrophenol
+    "C[C@@H](C(=O)O)N",  # L-alanine
+    "[NH3+][C@@H](CCC(=O)[O-])C(=O)[O-]",  # L-glutamate(1-)
+    "F/C=C/F",  # (E)-1,2-difluoroethene
+    "[Na+].[Cl-]",
+    "O=C(O)CC(O)(CC(=O)O)C(=O)O",  # citric acid
+    "C1=CC=C2C=C3C=CC=CC3=CC2=C1",  # anthracene
+    "CC(C)(C)OC(=O)N[C@@H](CC1=CC=C(O)C=C1)C(=O)N[C@@H](C)C(=O)N1CCC[C@H]1C(=O)N[C@@H](CC2=CNC3=CC=CC=C32)C(=O)OC",
+    "C/C=C\\C",  # (Z)-but-2-ene
+    "CC1=C(C(CCC1)(C)C)/C=C/C(=C/C=C/C(=C/C=O)/C)/C",  # retinal
+]
+assert sum(len(s) > 96 for s in prompt_smiles) >= 3
 cases = []
 for i in range(6):  # stage 2 captioning: a fixed instruction; long SMILES are cut to 96 characters
-    cases.append({"instruction": "Describe the input molecule.", "smiles": rows[i * 37][1], "instruction_chars": None})
+    cases.append({"instruction": "Describe the input molecule.", "smiles": prompt_smiles[i], "instruction_chars": None})
 for k, template in enumerate(templates):  # stage 3 computed properties
     cases.append({"instruction": template.replace("[property]", properties[k]) + suffix,
-                  "smiles": rows[300 + k][1], "instruction_chars": None})
+                  "smiles": prompt_smiles[6 + k], "instruction_chars": None})
 for k, question in enumerate(["What is the role of this molecule in plant metabolism, and which class does it belong to?",
                               "Is it an acid?", "Describe the stereochemistry of the molecule and its relationship to β-lactams."]):
-    cases.append({"instruction": question, "smiles": rows[500 + k][1], "instruction_chars": 64})  # §6.2 Description
+    cases.append({"instruction": question, "smiles": prompt_smiles[14 + k], "instruction_chars": 64})  # §6.2 Description
 for case in cases:
     instruction = case["instruction"]
     if case["instruction_chars"]:
@@ -193,8 +214,53 @@ tiny_vocab = (["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list
 assert len(set(tiny_vocab)) == len(tiny_vocab)
 (out_dir / "tiny_vocab.txt").write_text("\n".join(tiny_vocab) + "\n", encoding="utf-8")
 
+
+
+def invented_descriptions(n, seed=11):
+    """ChEBI-style sentences from a small grammar written here: the tiny model's training text."""
+    rng = random.Random(seed)
+    classes = ["monocarboxylic acid", "tertiary alcohol", "benzofuranone", "lactone", "flavanone", "steroid",
+               "diterpenoid", "indole alkaloid", "organochlorine compound", "aromatic ketone", "dipeptide",
+               "sulfonamide", "primary amide", "glycoside", "quinone", "phenol", "cyclic ether", "fatty acid ester",
+               "amino acid zwitterion", "quaternary ammonium ion", "hydroxy fatty acid", "oxo carboxylic acid"]
+    groups = ["hydroxy", "methyl", "methoxy", "chloro", "fluoro", "amino", "nitro", "acetyl", "carboxy", "oxo",
+              "ethyl", "bromo", "sulfanyl", "phenyl", "prenyl", "formyl"]
+    parents = ["benzene", "naphthalene", "pyridine", "indole", "coumarin", "chromane", "cyclohexanone", "butanoic acid",
+               "propanamide", "furan", "quinoline", "oxolane", "piperidine", "glycerol", "octadecane", "morpholine"]
+    roles = ["metabolite", "antioxidant", "enzyme inhibitor", "antibacterial agent", "fungal pigment",
+             "plant growth regulator", "solvent", "dye", "flavouring agent", "antineoplastic agent", "human xenobiotic"]
+    greek = ["alpha", "beta", "gamma", "omega", "α", "β", "γ", "Δ", "ω"]
+
+    def pick(xs):
+        return rng.choice(xs)
+
+    def article(word):
+        return "an" if word[0] in "aeiouAEIOU" else "a"
+
+    def subject():
+        cls = pick(classes)
+        count = rng.randint(1, 3)
+        positions = ",".join(str(p) for p in sorted(rng.sample(range(1, 9), count)))
+        multiplier = ["", "di", "tri"][count - 1]
+        group = pick(groups)
+        return (f"The molecule is {article(cls)} {cls} that is {pick(parents)} substituted by {multiplier or 'a '}"
+                f"{group} group{'s' if count > 1 else ''} at position{'s' if count > 1 else ''} {positions}.")
+
+    extras = [
+        lambda: f"It has a role as {article(r := pick(roles))} {r} and {article(q := pick(roles))} {q}.",
+        lambda: f"It is functionally related to {article(p := pick(parents))} {p}.",
+        lambda: f"It is a conjugate base of {article(c := pick(classes))} {c}.",
+        lambda: f"It is {article(c := pick(classes))} {c} and {article(d := pick(classes))} {d}.",
+        lambda: f"It derives from {article(p := pick(parents))} {p}.",
+        lambda: (f"It is a {pick(greek)}-{pick(groups)} derivative with ({pick('RS')})-configuration at "
+                 f"C-{rng.randint(2, 20)}."),
+        lambda: f"It contains {rng.randint(2, 12)} carbon atoms and {rng.randint(1, 6)} {pick(groups)} groups.",
+    ]
+    return [" ".join([subject()] + [pick(extras)() for _ in range(rng.randint(1, 3))]) for _ in range(n)]
+
+
 corpus = out_dir / "tiny_corpus.tmp"
-corpus.write_text("\n".join(description for _, _, description in rows[:400]) + "\n", encoding="utf-8")
+corpus.write_text("\n".join(invented_descriptions(600) + prompt_smiles) + "\n", encoding="utf-8")
 spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(out_dir / "tiny_sp"), model_type="bpe",
                                vocab_size=400, byte_fallback=True, split_digits=True, add_dummy_prefix=True,
                                remove_extra_whitespaces=False, normalization_rule_name="identity",

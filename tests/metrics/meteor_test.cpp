@@ -1,34 +1,18 @@
 // metrics/wordnet.hpp and metrics/meteor.hpp against NLTK 3.8.1 (WordNetCorpusReader over Debian's
 // wordnet-base, meteor_score with its defaults) from tests/golden/gen_caption_metrics.py:
-//   - wordnet.synsets(word) — which synsets, in which order — for 300+ words, with inflections and
-//     exception-list forms;
-//   - METEOR of the 400 ChEBI-20 caption pairs (whitespace convention), within 1e-9 each, and the
+//   - wordnet.synsets(word) — which synsets, in which order — for 300+ words (from the hand-written
+//     pairs, WordNet's own index lemmas with inflections, exception-list forms);
+//   - METEOR of the 60 hand-written caption pairs (whitespace convention), within 1e-9 each, and the
 //     average (the number 3D-MoLM reports, ×100);
 //   - caption_scores: all six numbers of 3D-MoLM's caption_evaluate, bit for bit.
-// Skips (77) when WordNet is absent (/usr/share/wordnet or $MOLM_WORDNET_DIR).
-#include "caption_fixture.hpp"
-
-#include <molm/metrics/caption.hpp>
-#include <molm/metrics/meteor.hpp>
-
-#include <cstdio>
-#include <cstdlib>
+// The same checks run on the ChEBI-20 pairs in caption_chebi_test.cpp. Skips (77) when WordNet is
+// absent (/usr/share/wordnet or $MOLM_WORDNET_DIR).
+#include "caption_checks.hpp"
 
 using namespace molm;
 using namespace molm::metrics;
 using molm::testing::caption_fixture;
-using molm::testing::ws_tokens;
-
-namespace {
-const WordNet& wordnet_or_skip() {
-  if (!std::filesystem::exists(WordNet::default_dir() / "index.noun")) {
-    std::fprintf(stderr, "SKIP: WordNet is absent from %s (Debian package wordnet-base, or set MOLM_WORDNET_DIR)\n",
-                 WordNet::default_dir().c_str());
-    std::exit(77);
-  }
-  return WordNet::shared();
-}
-}  // namespace
+using molm::testing::wordnet_or_skip;
 
 TEST_CASE("WordNet synsets equal NLTK's wordnet.synsets(), in order") {
   const WordNet& wn = wordnet_or_skip();
@@ -65,19 +49,7 @@ TEST_CASE("WordNet: morphy, lemma names and a missing folder") {
 }
 
 TEST_CASE("METEOR equals NLTK's meteor_score on every caption pair") {
-  const WordNet& wn = wordnet_or_skip();
-  double worst = 0, sum = 0, want_sum = 0;
-  for (const auto& s : caption_fixture().samples) {
-    const double got = meteor_score({ws_tokens(s.reference)}, ws_tokens(s.hypothesis), wn);
-    const double want = s.value.at("meteor");
-    INFO(s.kind << " | " << s.hypothesis << "\nmolm " << got << " vs NLTK " << want);
-    REQUIRE(std::abs(got - want) <= 1e-9);
-    worst = std::max(worst, std::abs(got - want));
-    sum += got, want_sum += want;
-  }
-  const double n = static_cast<double>(caption_fixture().samples.size());
-  WARN("METEOR over " << n << " pairs: mean x100 " << 100 * sum / n << " (NLTK " << 100 * want_sum / n
-                      << "), largest |molm - NLTK| = " << worst);
+  molm::testing::check_meteor(caption_fixture(), wordnet_or_skip());
 }
 
 TEST_CASE("METEOR: NLTK's documented examples and its alignment quirks") {
@@ -95,19 +67,5 @@ TEST_CASE("METEOR: NLTK's documented examples and its alignment quirks") {
 }
 
 TEST_CASE("caption_scores equals 3D-MoLM's caption_evaluate (x100, numpy means) to the last bit") {
-  const WordNet& wn = wordnet_or_skip();
-  std::vector<std::string> refs, preds;
-  for (const auto& s : caption_fixture().samples) refs.push_back(s.reference), preds.push_back(s.hypothesis);
-  const CaptionScores got = caption_scores(refs, preds, python_split, wn);
-  const auto& want = caption_fixture().json.at("corpus").at("caption_evaluate_whitespace");
-  CHECK(got.n == 400);
-  CHECK(got.bleu2 == want.at("bleu2").get<double>());
-  CHECK(got.bleu4 == want.at("bleu4").get<double>());
-  CHECK(got.meteor == want.at("meteor").get<double>());
-  CHECK(got.rouge1 == want.at("rouge1").get<double>());
-  CHECK(got.rouge2 == want.at("rouge2").get<double>());
-  CHECK(got.rougeL == want.at("rougeL").get<double>());
-  WARN(fmt::format("caption_evaluate (whitespace): BLEU-2 {:.4f} BLEU-4 {:.4f} METEOR {:.4f} ROUGE-1 {:.4f} "
-                   "ROUGE-2 {:.4f} ROUGE-L {:.4f}",
-                   got.bleu2, got.bleu4, got.meteor, got.rouge1, got.rouge2, got.rougeL));
+  molm::testing::check_caption_evaluate(caption_fixture(), wordnet_or_skip());
 }

@@ -1,14 +1,16 @@
 // The two piece conventions of 3D-MoLM's caption metrics (reference-model.md §7.2) end to end:
 // molm's tokenizers feeding molm's metrics must give the numbers that transformers 4.35.2 pieces
-// gave NLTK 3.8.1 (tests/golden/gen_caption_metrics.py, 400 ChEBI-20 pairs):
+// gave NLTK 3.8.1 (tests/golden/gen_caption_metrics.py), on both pair sets: the 60 hand-written
+// pairs and the 400 ChEBI-20 pairs (rendered from ../shared/data/chebi20/validation.txt, their text
+// checked against the generator's hashes):
 //   - SciBERT: BertTokenizer(vocab.txt) pieces, uncased; molm adds [DEC] as 3D-MoLM's stage-2
 //     tokenizer has it (the generator's tokenizer lacks it; no fixture string contains "[DEC]", so
 //     the pieces are the same);
 //   - Llama: the plain LlamaTokenizer (legacy), as read_generalist_results.py loads it;
 // with "[PAD]", "[CLS]", "[SEP]" dropped. Per-pair METEOR within 1e-9 and corpus BLEU-2/4 within
 // 1e-9, both conventions; caption_scores with the tokenizer as its callback gives the same means.
-// Skips (77) without ../shared/data's tokenizers or without WordNet.
-#include "metrics/caption_fixture.hpp"
+// Skips (77) without ../shared/data's tokenizers and validation descriptions or without WordNet.
+#include "metrics/caption_checks.hpp"
 
 #include <molm/metrics/caption.hpp>
 #include <molm/text/llama_tokenizer.hpp>
@@ -21,6 +23,8 @@ using namespace molm;
 using namespace molm::metrics;
 namespace fs = std::filesystem;
 using molm::testing::caption_fixture;
+using molm::testing::CaptionFixture;
+using molm::testing::chebi_caption_fixture;
 
 namespace {
 
@@ -28,7 +32,7 @@ fs::path scibert_vocab() { return testing::shared_data_dir() / "tokenizers/scibe
 fs::path llama_model() { return testing::shared_data_dir() / "tokenizers/llama2/tokenizer.model"; }
 
 const bool present = [] {
-  for (const auto& p : {scibert_vocab(), llama_model()}) {
+  for (const auto& p : {scibert_vocab(), llama_model(), testing::chebi_validation_path()}) {
     if (fs::exists(p)) continue;
     std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n", p.c_str());
     std::exit(77);
@@ -62,8 +66,7 @@ std::vector<std::string> metric_pieces(const CaptionTokenizer& tokenize, std::st
   return t;
 }
 
-void check_convention(const std::string& name, const CaptionTokenizer& tokenize) {
-  const auto& f = caption_fixture();
+void check_convention(const CaptionFixture& f, const std::string& name, const CaptionTokenizer& tokenize) {
   std::vector<std::vector<Tokens>> refs;
   std::vector<Tokens> hyps;
   std::vector<std::string> references, predictions;
@@ -78,7 +81,7 @@ void check_convention(const std::string& name, const CaptionTokenizer& tokenize)
     const double got = meteor_score(refs.back(), hyps.back());
     const double want = s.value.at("meteor_" + name);
     want_meteor.push_back(want);
-    INFO(name << " | " << s.kind << " | " << s.hypothesis << "\nmolm " << got << " vs NLTK " << want);
+    INFO(f.name << " | " << name << " | " << s.kind << " | " << s.hypothesis << "\nmolm " << got << " vs NLTK " << want);
     REQUIRE(std::abs(got - want) <= 1e-9);
     worst = std::max(worst, std::abs(got - want));
   }
@@ -93,18 +96,24 @@ void check_convention(const std::string& name, const CaptionTokenizer& tokenize)
   CHECK(s.bleu2 == bleu2 * 100);
   CHECK(s.bleu4 == bleu4 * 100);
   CHECK(std::abs(s.meteor - numpy_mean(want_meteor) * 100) <= 1e-9);
-  WARN(fmt::format("{}: {} pairs, corpus BLEU-2 {:.17g} (NLTK {:.17g}), BLEU-4 {:.17g} (NLTK {:.17g}), mean METEOR "
+  WARN(fmt::format("{}, {}: {} pairs, corpus BLEU-2 {:.17g} (NLTK {:.17g}), BLEU-4 {:.17g} (NLTK {:.17g}), mean METEOR "
                    "x100 {:.12f} (NLTK {:.12f}), largest per-pair |molm - NLTK| {:.3g}",
-                   name, f.samples.size(), bleu2, corpus.at("bleu2").get<double>(), bleu4,
+                   f.name, name, f.samples.size(), bleu2, corpus.at("bleu2").get<double>(), bleu4,
                    corpus.at("bleu4").get<double>(), s.meteor, numpy_mean(want_meteor) * 100, worst));
 }
 
 }  // namespace
 
+TEST_CASE("the ChEBI-20 recipes render to the text the generator scored") {
+  testing::check_rendered_like_python(chebi_caption_fixture());
+}
+
 TEST_CASE("caption metrics in the SciBERT WordPiece convention equal NLTK on transformers' pieces") {
-  check_convention("scibert", [](std::string_view s) { return scibert().tokenize(s); });
+  const CaptionTokenizer tokenize = [](std::string_view s) { return scibert().tokenize(s); };
+  for (const CaptionFixture* f : {&caption_fixture(), &chebi_caption_fixture()}) check_convention(*f, "scibert", tokenize);
 }
 
 TEST_CASE("caption metrics in the plain Llama piece convention equal NLTK on transformers' pieces") {
-  check_convention("llama", [](std::string_view s) { return llama().tokenize(s); });
+  const CaptionTokenizer tokenize = [](std::string_view s) { return llama().tokenize(s); };
+  for (const CaptionFixture* f : {&caption_fixture(), &chebi_caption_fixture()}) check_convention(*f, "llama", tokenize);
 }

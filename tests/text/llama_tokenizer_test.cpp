@@ -121,10 +121,13 @@ TEST_CASE("prompt: the §5.4 template, SMILES cut to 96 and instructions to 64 c
   CHECK(text::decode_utf8(text::first_code_points(question, 64)).size() == 64);
   // the committed prompts of tests/golden/gen_tokenizers.py, rebuilt from their parts
   const json expected = json::parse(testing::read_file(golden("expected.json")));
+  std::size_t cut_smiles = 0;
   for (const auto& c : expected["prompts"]) {
     text::PromptOptions options;
     if (!c["instruction_chars"].is_null()) options.instruction_chars = c["instruction_chars"].get<std::size_t>();
     CHECK(text::reference_prompt(c["instruction"].get<std::string>(), c["smiles"].get<std::string>(), options) ==
           c["prompt"].get<std::string>());
+    cut_smiles += c["smiles"].get<std::string>().size() > 96;
   }
+  CHECK(cut_smiles >= 2);  // the fixture exercises the cut
 }

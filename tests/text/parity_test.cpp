@@ -2,7 +2,8 @@
 // tokenizers (tests/golden/gen_tokenizers.py): SciBERT's vocab.txt (uncased + [DEC], and cased) and
 // Llama-2's tokenizer.model (as 3D-MoLM configures it, and plain), on
 //   - the hand-written tricky strings (tests/golden/data/tokenizers/tricky.jsonl): ids, Llama decode;
-//   - every description of ChEBI-20 validation: full ids for the first 50, FNV-1a + length for all;
+//   - every description of ChEBI-20 validation: FNV-1a + length of the ids (the committed files keep
+//     no ids in full: they would decode back to the shared text);
 //   - truncation and padding, the §5.4/§6.2 prompts and the notebook ids of §12.1.
 // Returns 77 (skipped) without ../shared/data.
 #include "support/testing.hpp"
@@ -181,23 +182,16 @@ TEST_CASE("tokenizers: every ChEBI-20 validation description") {
       const auto want_hash = static_cast<std::uint64_t>(hashes.data<std::int64_t>()[i * 3 + k]);
       const auto want_len = lengths.data<std::int32_t>()[i * 3 + k];
       if (fnv1a64(got[k]) == want_hash && std::int64_t(got[k].size()) == want_len) continue;
+      // the text comes from the shared data and the ids from molm: enough to rerun transformers on it
       if (++mismatches <= 10)
-        first_mismatches += fmt::format("line {} {}: {} ids (want {}): {}\n", i, names[k], got[k].size(), want_len,
-                                        texts[i]);
+        first_mismatches += fmt::format("line {} {}: {} ids (want {}): {}\n  molm's ids: {}\n", i, names[k],
+                                        got[k].size(), want_len, texts[i], show(got[k]));
     }
   }
   INFO(first_mismatches);
   CHECK(mismatches == 0);
   CHECK(checked == 3 * 3301);
   std::printf("descriptions: %zu tokenizations checked, %zu mismatches\n", checked, mismatches);
-
-  for (const auto& c : expected()["descriptions_head"]) {
-    const std::size_t line = c["line"];
-    INFO("line " << line);
-    CHECK(show(t.bert.encode(texts[line])) == show(ids(c["bert"])));
-    CHECK(show(t.llama.encode(texts[line])) == show(ids(c["llama"])));
-    if (c.contains("llama_plain")) CHECK(show(t.plain.encode(texts[line])) == show(ids(c["llama_plain"])));
-  }
 }
 
 TEST_CASE("tokenizers: the §5.4 / §6.2 prompts and the notebook's ids (§12.1)") {
