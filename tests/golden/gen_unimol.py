@@ -19,8 +19,10 @@ Writes data/unimol/:
                             is double on both sides and the comparison can be tight
   cid1_f32.safetensors      atoms [1,16,32] of the `tiny` model on the real CID 1 conformer
                             (../shared/data/conformers/Conformer3D_COMPOUND_CID_1.sdf) as unimol-tools
-                            featurizes it (data/unimol_features/cid1_*.npy, from gen_unimol_features.py):
-                            the end-to-end check SDF -> molm features -> encoder
+                            featurizes it (coords2unimol, computed here from the SDF by
+                            gen_unimol_features.cid1_features; the coordinates are not committed):
+                            the end-to-end check SDF -> molm features -> encoder. Skipped, and the
+                            committed file kept, when the SDF is absent
   paper_keys.txt            "<name> <shape>" of every parameter of the paper-size encoder, in order,
                             and its parameter count (reference-model.md §9.1, §9.5)
 Run with an environment that has unimol-tools next to torch 2.1.2 (see README.md, gen_unimol_features.py).
@@ -28,6 +30,7 @@ Run with an environment that has unimol-tools next to torch 2.1.2 (see README.md
 import argparse
 import math
 import pathlib
+import sys
 
 import numpy as np
 import torch
@@ -35,6 +38,9 @@ from safetensors.torch import save_file
 from torch import nn
 from unimol_tools.models.transformers import TransformerEncoderWithPair
 from unimol_tools.models.unimol import GaussianLayer, NonLinearHead
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from gen_unimol_features import SDF, cid1_features  # noqa: E402  (same directory)
 
 OUT = pathlib.Path(__file__).resolve().parent / "data" / "unimol"
 V = 31  # 30 dictionary symbols + [MASK]
@@ -152,13 +158,16 @@ def main():
     save_file(expected(model, tokens, dist, edge, weights, torch.float32), OUT / "expected_f32.safetensors")
     save_file(expected(model, tokens, dist, edge, weights, torch.float64), OUT / "expected_f64.safetensors")
 
-    feats = OUT.parent / "unimol_features"
-    cid1 = [torch.from_numpy(np.load(feats / f"cid1_{k}.npy"))[None] for k in ("tokens", "distance", "edge_type")]
-    GaussianLayer.forward = ORIGINAL_GAUSSIAN
-    model = model.float().eval()
-    with torch.no_grad():
-        cid1_atoms, _ = model(*cid1)
-    save_file({"atoms": cid1_atoms.contiguous()}, OUT / "cid1_f32.safetensors")
+    if SDF.exists():
+        _, feats = cid1_features()
+        cid1 = [torch.from_numpy(feats[k])[None] for k in ("tokens", "distance", "edge_type")]
+        GaussianLayer.forward = ORIGINAL_GAUSSIAN
+        model = model.float().eval()
+        with torch.no_grad():
+            cid1_atoms, _ = model(*cid1)
+        save_file({"atoms": cid1_atoms.contiguous()}, OUT / "cid1_f32.safetensors")
+    else:
+        print(f"note: {SDF} absent, cid1_f32.safetensors left as it is")
 
     paper = UniMolEncoder(layers=15, dim=512, heads=64, ffn=2048, kernels=128)
     lines = [f"{k} {list(v.shape)}".replace(" [", " [").replace(", ", ",") for k, v in paper.state_dict().items()]

@@ -17,10 +17,20 @@ Two places where unimol-tools differs from 3D-MoLM, and what this script does ab
 Every molecule is also featurized by a transcription of D3Dataset_cid.__getitem__ (3D-MoLM
 data_provider/unimol_dataset.py) and asserted bit-identical to coords2unimol's output.
 
-Inputs: the shared PubChem conformer of CID 1 (with its hydrogens, as RDKit reads it with
-removeHs=False) and a few SMILES embedded once here (RDKit ETKDG, seed 42, MMFF); their
-coordinates are stored, so the C++ test never needs RDKit. Outputs go to
-tests/golden/data/unimol_features/. Run with a Python that has unimol-tools, rdkit, scipy, torch:
+Inputs: a few SMILES embedded once here (RDKit ETKDG, seed 42, MMFF); their coordinates are
+stored, so the C++ test never needs RDKit. Outputs go to tests/golden/data/unimol_features/:
+<name>_{xyz,tokens,coord,distance,edge_type}.npy per molecule, batch_<all|small>_*.npy, and
+molecules.json (names, SMILES, atom symbols, batches).
+
+The shared PubChem conformer of CID 1 (read with its hydrogens, removeHs=False) is featurized the
+same way, but its coordinates are shared data and must not be committed in any form: only its
+tokens and edge types (functions of the element types alone) are stored, cid1_{tokens,edge_type}.npy,
+and for coordinates and distances cid1_digest.json holds dtype, shape and the FNV-1a 64 hash of the
+exact bytes (C order, little-endian) of coord (float64) and distance (float32); C++ tests that read
+the SDF compare against those (tests/chem/featurize_rdkit_test.cpp). `cid1_features` is also used
+by gen_unimol.py. Without the SDF, CID 1's files are left as they are.
+
+Run with a Python that has unimol-tools, rdkit, scipy, torch:
 
     python3 tests/golden/gen_unimol_features.py
 """
@@ -85,6 +95,52 @@ def reference_d3dataset(atoms, coordinates, dictionary):
     return atom_vec.numpy(), coordinates, edge_type.numpy(), dist
 
 
+def reference_features(symbols, xyz, dictionary, name):
+    """coords2unimol's features, asserted bit-identical to the D3Dataset transcription."""
+    feat = coords2unimol(symbols, xyz, dictionary, max_atoms=256, remove_hs=True)
+    tokens, coord, edge, dist = reference_d3dataset(symbols, xyz, dictionary)
+    assert np.array_equal(feat["src_tokens"], tokens), name
+    assert np.array_equal(feat["src_edge_type"], edge), name
+    assert np.array_equal(feat["src_coord"].astype(np.float64), coord), name  # f32 values in both
+    assert np.array_equal(feat["src_distance"], dist), name
+    return {
+        "tokens": tokens.astype(np.int64),
+        "coord": coord.astype(np.float64),
+        "distance": dist.astype(np.float32),
+        "edge_type": edge.astype(np.int64),
+    }
+
+
+def reference_dictionary():
+    """dict.txt with Uni-Core's semantics plus [MASK], as 3D-MoLM builds it."""
+    dictionary = UniCoreDictionary.load(str(DICT_TXT))
+    dictionary.add_symbol("[MASK]", is_special=True)
+    assert len(dictionary) == 31 and dictionary.pad() == 0 and dictionary.bos() == 1
+    assert dictionary.eos() == 2 and dictionary.unk() == 3 and dictionary.index("[MASK]") == 30
+    return dictionary
+
+
+def cid1_features(dictionary=None):
+    """Reference features of the shared CID 1 conformer (hydrogens read, then dropped as the reference does)."""
+    mol = Chem.MolFromMolFile(str(SDF), removeHs=False)
+    symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+    xyz = mol.GetConformer().GetPositions().astype(np.float64)
+    return symbols, reference_features(symbols, xyz, dictionary or reference_dictionary(), "cid1")
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def digest(array):
+    """dtype, shape and FNV-1a 64 of the C-order little-endian bytes: checks equality, reveals no value."""
+    a = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return {"dtype": str(a.dtype), "shape": list(a.shape), "fnv1a64": f"{fnv1a64(a.tobytes()):016x}"}
+
+
 def embed(smiles):
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     assert AllChem.EmbedMolecule(mol, randomSeed=42) == 0, smiles
@@ -98,35 +154,21 @@ def embed(smiles):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*"):
-        old.unlink()
+        if SDF.exists() or not old.name.startswith("cid1_"):  # without the SDF, keep CID 1's files
+            old.unlink()
 
-    dictionary = UniCoreDictionary.load(str(DICT_TXT))
-    dictionary.add_symbol("[MASK]", is_special=True)
-    assert len(dictionary) == 31 and dictionary.pad() == 0 and dictionary.bos() == 1
-    assert dictionary.eos() == 2 and dictionary.unk() == 3 and dictionary.index("[MASK]") == 30
+    dictionary = reference_dictionary()
     tools_dict = ToolsDictionary.load(str(DICT_TXT))  # the quirk, documented by assertion
     assert [tools_dict.bos(), tools_dict.unk(), tools_dict.pad(), tools_dict.eos()] == [0, 1, 2, 3]
 
-    molecules = [("cid1", "", Chem.MolFromMolFile(str(SDF), removeHs=False))]
-    molecules += [(name, smi, embed(smi)) for name, smi in SMILES]
+    molecules = [(name, smi, embed(smi)) for name, smi in SMILES]
 
     index = []
     features = {}
     for name, smiles, mol in molecules:
         symbols = [a.GetSymbol() for a in mol.GetAtoms()]
         xyz = mol.GetConformer().GetPositions().astype(np.float64)
-        feat = coords2unimol(symbols, xyz, dictionary, max_atoms=256, remove_hs=True)
-        tokens, coord, edge, dist = reference_d3dataset(symbols, xyz, dictionary)
-        assert np.array_equal(feat["src_tokens"], tokens), name
-        assert np.array_equal(feat["src_edge_type"], edge), name
-        assert np.array_equal(feat["src_coord"].astype(np.float64), coord), name  # f32 values in both
-        assert np.array_equal(feat["src_distance"], dist), name
-        out = {
-            "tokens": tokens.astype(np.int64),
-            "coord": coord.astype(np.float64),
-            "distance": dist.astype(np.float32),
-            "edge_type": edge.astype(np.int64),
-        }
+        out = reference_features(symbols, xyz, dictionary, name)
         features[name] = out
         np.save(OUT / f"{name}_xyz.npy", xyz)
         for key, value in out.items():
@@ -146,6 +188,16 @@ def main():
     for bname, names in batches.items():
         for key, value in collate(names).items():
             np.save(OUT / f"batch_{bname}_{key}.npy", value.numpy())
+
+    if SDF.exists():  # CID 1: element-derived arrays and digests only, never its coordinates
+        symbols, cid1 = cid1_features(dictionary)
+        np.save(OUT / "cid1_tokens.npy", cid1["tokens"])
+        np.save(OUT / "cid1_edge_type.npy", cid1["edge_type"])
+        (OUT / "cid1_digest.json").write_text(json.dumps({
+            "sdf": str(SDF.relative_to(SHARED)), "atoms": len(symbols),
+            "coord": digest(cid1["coord"]), "distance": digest(cid1["distance"])}, indent=1) + "\n")
+    else:
+        print(f"note: {SDF} absent, cid1_* left as they are")
 
     (OUT / "molecules.json").write_text(
         json.dumps({"dictionary": str(DICT_TXT.relative_to(SHARED)), "molecules": index, "batches": batches}, indent=1)
