@@ -13,6 +13,7 @@ Prints {"bench", "shape", "dtype", "threads", "value" (molecules/s), "unit", "pe
 import json
 import math
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -140,6 +141,8 @@ def batch(molecules, atoms, gen):
 
 
 def main():
+    # --only TEXT: only the figures whose "bench shape dtype" contains TEXT (as bench_unimol --only)
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else ""
     threads = int(os.environ.get("MOLM_NUM_THREADS") or len(os.sched_getaffinity(0)))
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(2026)
@@ -161,6 +164,8 @@ def main():
                 loss.backward()
 
             for name, fn in (("unimol_forward", forward), ("unimol_forward_backward", forward_backward)):
+                if only not in f"{name[len('unimol_'):]} paper:{molecules}x{atoms} {dname}":
+                    continue
                 t = median_seconds(fn, warmup=1, min_reps=3, min_time_s=3.0)  # bench_unimol's budget
                 print(json.dumps({"bench": name, "shape": f"paper:{molecules}x{atoms}", "dtype": dname,
                                   "threads": threads, "value": molecules / t, "unit": "molecules/s",

@@ -5,6 +5,7 @@
 // (backend/cpu/reference/attention.hpp), which also defines AttentionProblem.
 #pragma once
 
+#include "molm/backend/cpu/kernels/softmax_row.hpp"
 #include "molm/backend/cpu/reference/attention.hpp"
 
 #include <Eigen/Dense>
@@ -67,6 +68,28 @@ struct MaskView {
   }
 };
 
+/// S = Q·Kᵀ for one head. Uni-Mol's heads are 8 wide: a general GEMM spends more on packing than
+/// on the 8 products per logit, so narrow heads take Kᵀ packed once and a broadcast-FMA row loop.
+template <class A, class MQ, class MK, class MS> void logits_small_d(const MQ& Q, const MK& K, MS& S) {
+  const Eigen::Index Lq = Q.rows(), Lk = K.rows(), D = Q.cols();
+  if (D > 16) {
+    S.noalias() = Q * K.transpose();
+    return;
+  }
+  RowMatrix<A> kt = K.transpose();  // [D, Lk], contiguous rows
+  for (Eigen::Index i = 0; i < Lq; ++i) {
+    A* s = S.data() + i * Lk;
+    const A q0 = Q(i, 0);
+    const A* k0 = kt.data();
+    for (Eigen::Index j = 0; j < Lk; ++j) s[j] = q0 * k0[j];
+    for (Eigen::Index d = 1; d < D; ++d) {
+      const A qd = Q(i, d);
+      const A* kd = kt.data() + d * Lk;
+      for (Eigen::Index j = 0; j < Lk; ++j) s[j] += qd * kd[j];
+    }
+  }
+}
+
 }  // namespace attention_kernel
 
 /// Forward; same contract as the reference attention_forward.
@@ -81,6 +104,7 @@ void attention_forward(cpu_t, const AttentionProblem& p, const Tensor& out, cons
   const MaskView masked(p);
   const A neg_inf = -std::numeric_limits<A>::infinity();
   const std::int64_t Lq = p.Lq, Lk = p.Lk;
+  const std::int64_t bias_sj = bias ? p.bias_strides[3] : 0;
   molm::detail::parallel_for(p.B * p.H, Lq * Lk * (p.D + p.Dv + 8), [&](std::int64_t bh) {
     const std::int64_t b = bh / p.H, h = bh % p.H;
     std::vector<A> sq, sk, sv;
@@ -91,30 +115,31 @@ void attention_forward(cpu_t, const AttentionProblem& p, const Tensor& out, cons
     RowMatrix<A> local;
     if (!pp) local.resize(Lq, Lk);
     Eigen::Map<RowMatrix<A>> S(pp ? pp + bh * Lq * Lk : local.data(), Lq, Lk);
-    S.noalias() = Q * K.transpose();
+    logits_small_d<A>(Q, K, S);
+    // Which keys are hidden from every query of this batch row (padding), as one flag per key.
+    std::vector<char> hidden(static_cast<std::size_t>(Lk), 0);
+    if (masked.pad)
+      for (std::int64_t j = 0; j < Lk; ++j) hidden[j] = masked.pad[b * masked.sb + j * masked.sj];
     const A scale = static_cast<A>(p.scale);
     for (std::int64_t i = 0; i < Lq; ++i) {
       A* s = S.data() + i * Lk;
-      // logits: scale·q·k + bias, -inf where masked
-      for (std::int64_t j = 0; j < Lk; ++j) {
-        s[j] *= scale;
-        if (bias) s[j] += static_cast<A>(bias[p.bias_offset(b, h, i, j)]);
-        if (masked(p, b, i, j)) s[j] = neg_inf;
+      // logits: scale·q·k + bias, -inf where masked (vectorisable loops: contiguous bias rows)
+      if (!bias) {
+        for (std::int64_t j = 0; j < Lk; ++j) s[j] *= scale;
+      } else if (bias_sj == 1) {
+        const T* brow = bias + p.bias_offset(b, h, i, 0);
+        for (std::int64_t j = 0; j < Lk; ++j) s[j] = s[j] * scale + static_cast<A>(brow[j]);
+      } else {
+        for (std::int64_t j = 0; j < Lk; ++j) s[j] = s[j] * scale + static_cast<A>(bias[p.bias_offset(b, h, i, j)]);
       }
-      if (ps)
-        for (std::int64_t j = 0; j < Lk; ++j) ps[(bh * Lq + i) * Lk + j] = static_cast<T>(s[j]);
-      // softmax, all zeros for a fully masked row
-      A m = neg_inf;
-      for (std::int64_t j = 0; j < Lk; ++j) m = std::max(m, s[j]);
-      A total = 0;
-      for (std::int64_t j = 0; j < Lk; ++j) {
-        s[j] = m == neg_inf ? A(0) : std::exp(s[j] - m);
-        total += s[j];
+      for (std::int64_t j = 0; j < Lk; ++j) s[j] = hidden[j] ? neg_inf : s[j];
+      if (p.causal)
+        for (std::int64_t j = std::max<std::int64_t>(0, i + (Lk - Lq) + 1); j < Lk; ++j) s[j] = neg_inf;
+      if (ps) {
+        T* dst = ps + (bh * Lq + i) * Lk;
+        for (std::int64_t j = 0; j < Lk; ++j) dst[j] = static_cast<T>(s[j]);
       }
-      if (total > 0) {
-        const A inv = A(1) / total;
-        for (std::int64_t j = 0; j < Lk; ++j) s[j] *= inv;
-      }
+      softmax_row(s, Lk);  // kernels/softmax_row.hpp
     }
     store<T, A>(po + bh * Lq * p.Dv, S * V);
   });
