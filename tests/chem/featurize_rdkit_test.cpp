@@ -6,6 +6,7 @@
 #include "support/testing.hpp"
 
 #include <molm/chem/featurize_rdkit.hpp>
+#include <molm/core/hash.hpp>
 
 #include <GraphMol/FileParsers/FileParsers.h>
 #include <nlohmann/json.hpp>
@@ -18,20 +19,13 @@ using namespace molm;
 namespace {
 std::filesystem::path sdf() { return testing::shared_data_dir() / "conformers" / "Conformer3D_COMPOUND_CID_1.sdf"; }
 
-[[maybe_unused]] const bool have_sdf = [] {
-  if (std::filesystem::exists(sdf())) return true;
-  std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n", sdf().c_str());
-  std::exit(77);
-}();
+[[maybe_unused]] const bool have_sdf = (testing::skip_unless_present({sdf()}), true);
 
 /// FNV-1a 64 of the tensor's bytes in C order (little-endian host, as the generator writes them).
 std::string fnv1a64_hex(const Tensor& t) {
   const Tensor c = t.contiguous();
-  const auto* p = static_cast<const unsigned char*>(c.raw_data());
   const auto n = static_cast<std::size_t>(c.numel()) * itemsize(c.dtype());
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return fmt::format("{:016x}", h);
+  return fmt::format("{:016x}", fnv1a64({static_cast<const char*>(c.raw_data()), n}));
 }
 
 /// The first values, to see what molm computed when a digest does not match.

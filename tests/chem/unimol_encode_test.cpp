@@ -15,11 +15,7 @@ namespace unimol = molm::models::unimol;
 namespace {
 std::filesystem::path sdf() { return testing::shared_data_dir() / "conformers" / "Conformer3D_COMPOUND_CID_1.sdf"; }
 
-[[maybe_unused]] const bool have_sdf = [] {
-  if (std::filesystem::exists(sdf())) return true;
-  std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR)\n", sdf().c_str());
-  std::exit(77);
-}();
+[[maybe_unused]] const bool have_sdf = (testing::skip_unless_present({sdf()}), true);
 }  // namespace
 
 TEST_CASE("SDF conformer -> molm features -> encoder equals the Python path") {

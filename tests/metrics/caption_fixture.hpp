@@ -10,6 +10,7 @@
 
 #include "support/testing.hpp"
 
+#include <molm/core/hash.hpp>
 #include <molm/metrics/python_str.hpp>
 #include <nlohmann/json.hpp>
 
@@ -67,20 +68,13 @@ inline const CaptionFixture& caption_fixture() {
 inline std::vector<std::string> ws_tokens(const std::string& s) { return metrics::python_split(s); }
 
 /// FNV-1a 64 of the UTF-8 bytes, as 16 hex digits (the generator's fnv1a64()).
-inline std::string fnv1a64_hex(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return fmt::format("{:016x}", h);
-}
+inline std::string fnv1a64_hex(std::string_view s) { return fmt::format("{:016x}", fnv1a64(s)); }
 
 inline std::filesystem::path chebi_validation_path() { return shared_data_dir() / "chebi20/validation.txt"; }
 
 /// Exits 77 (skip) when the ChEBI-20 validation file is absent: the repository never holds its text.
 inline void require_chebi_validation_or_skip() {
-  if (std::filesystem::exists(chebi_validation_path())) return;
-  std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n",
-               chebi_validation_path().c_str());
-  std::exit(77);
+  skip_unless_present({chebi_validation_path()});
 }
 
 /// The generator's read_descriptions(): the third tab field of each non-empty line after the header.

@@ -8,11 +8,13 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -148,6 +150,17 @@ inline std::filesystem::path golden_dir() { return std::filesystem::path(MOLM_SO
 inline std::filesystem::path shared_data_dir() {
   if (const char* d = std::getenv("MOLM_DATA_DIR")) return d;
   return MOLM_SHARED_DATA_DIR;
+}
+
+/// Skip the whole test program (exit 77, which CTest reports as skipped) unless every path exists,
+/// saying which one is absent. Call it before any TEST_CASE runs (e.g. from a namespace-scope
+/// initializer), so a skip never hides a failure.
+inline void skip_unless_present(std::initializer_list<std::filesystem::path> paths) {
+  for (const auto& p : paths) {
+    if (std::filesystem::exists(p)) continue;
+    std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n", p.c_str());
+    std::exit(77);
+  }
 }
 
 /// This process's scratch folder (named by pid, so parallel or sanitizer runs of a test cannot

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "molm/core/error.hpp"
+#include "molm/core/hash.hpp"
 #include "molm/data/lmdb.hpp"
 
 #include <nlohmann/json.hpp>
@@ -36,15 +37,7 @@
 
 namespace molm::data {
 
-/// A 64-bit FNV-1a hash: stable across runs, builds and machines (std::hash is not).
-inline std::uint64_t fnv1a64(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+using molm::fnv1a64;  // core/hash.hpp
 
 /// The hash of the settings a conformer depends on (method, seed, force field, H removal, crop, ...).
 /// nlohmann::json orders object keys, so equal settings hash equally whatever their insertion order.
