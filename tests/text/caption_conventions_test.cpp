@@ -32,16 +32,8 @@ fs::path scibert_vocab() { return testing::shared_data_dir() / "tokenizers/scibe
 fs::path llama_model() { return testing::shared_data_dir() / "tokenizers/llama2/tokenizer.model"; }
 
 const bool present = [] {
-  for (const auto& p : {scibert_vocab(), llama_model(), testing::chebi_validation_path()}) {
-    if (fs::exists(p)) continue;
-    std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n", p.c_str());
-    std::exit(77);
-  }
-  if (!fs::exists(WordNet::default_dir() / "index.noun")) {
-    std::fprintf(stderr, "SKIP: WordNet is absent from %s (Debian package wordnet-base, or set MOLM_WORDNET_DIR)\n",
-                 WordNet::default_dir().c_str());
-    std::exit(77);
-  }
+  testing::skip_unless_present({scibert_vocab(), llama_model(), testing::chebi_validation_path()});
+  testing::wordnet_or_skip();
   return true;
 }();
 

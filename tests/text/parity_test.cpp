@@ -32,11 +32,7 @@ fs::path validation() { return testing::shared_data_dir() / "chebi20/validation.
 
 // Every test here needs the shared tokenizer files; the description tests need ChEBI-20 too.
 const bool present = [] {
-  for (const auto& p : {scibert_vocab(), llama_model(), validation()}) {
-    if (fs::exists(p)) continue;
-    std::fprintf(stderr, "SKIP: %s is absent (set MOLM_DATA_DIR to the shared data folder)\n", p.c_str());
-    std::exit(77);
-  }
+  testing::skip_unless_present({scibert_vocab(), llama_model(), validation()});
   return true;
 }();
 
