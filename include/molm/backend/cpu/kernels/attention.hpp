@@ -1,5 +1,6 @@
 // Optimised scaled-dot-product attention: OpenMP over the B·H (batch, head) pairs, and per pair
-// Eigen GEMMs on [L, D] matrices (two forward, up to four backward). f32/f64 operands are read in
+// Eigen GEMMs on [L, D] matrices (P·V forward, up to four backward; the logits Q·Kᵀ too for heads
+// wider than 16, narrower ones use a packed-Kᵀ loop) and softmax_row.hpp for the probabilities. f32/f64 operands are read in
 // place through strided Eigen maps (a permuted [B,L,H,D] tensor needs no copy); bf16/f16 are
 // widened to float first, so all products accumulate in acc_t<T>. The maths is the reference's
 // (backend/cpu/reference/attention.hpp), which also defines AttentionProblem.
