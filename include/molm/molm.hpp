@@ -2,6 +2,7 @@
 #pragma once
 
 #include "molm/version.hpp"
+#include "molm/backend/cpu/register.hpp"  // the CPU backends (compiled once by molm::compiled in MOLM_COMPILED mode)
 #include "molm/ops.hpp"
 #include "molm/optim.hpp"
 #include "molm/nn.hpp"

@@ -8,7 +8,7 @@
 #pragma once
 
 #include "molm/autograd/node.hpp"
-#include "molm/tensor/iter.hpp"
+#include "molm/backend/kernels.hpp"
 
 #include <deque>
 #include <unordered_map>
@@ -18,34 +18,15 @@ namespace autograd::detail {
 
 /// a + b for same-shape, same-dtype floating tensors, into a new contiguous tensor.
 inline Tensor add_same_shape(const Tensor& a, const Tensor& b) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype());
-  molm::detail::LoopGeometry<3> g{a.shape(), {out.strides(), a.strides(), b.strides()}};
-  visit_floating(a.dtype(), "autograd", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* o = out.data<T>();
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    molm::detail::parallel_for_each_run<3>(molm::detail::coalesce(g), [&](const auto& off, std::int64_t n,
-                                                                          const auto& s) {
-      for (std::int64_t i = 0; i < n; ++i)
-        o[off[0] + i * s[0]] = static_cast<T>(static_cast<acc_t<T>>(pa[off[1] + i * s[1]]) +
-                                              static_cast<acc_t<T>>(pb[off[2] + i * s[2]]));
-    });
-  });
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  backend::call<backend::Binary>(a.device(), a.dtype(), backend::BinaryOp::add, a, b, out);
   return out;
 }
 
 /// A contiguous copy (strides may be anything, including 0 from expand).
 inline Tensor dense_copy(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), t.dtype());
-  molm::detail::LoopGeometry<2> g{t.shape(), {out.strides(), t.strides()}};
-  const std::size_t sz = t.itemsize();
-  const char* src = static_cast<const char*>(t.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  molm::detail::parallel_for_each_run<2>(molm::detail::coalesce(g), [&](const auto& off, std::int64_t n,
-                                                                        const auto& s) {
-    for (std::int64_t i = 0; i < n; ++i) std::memcpy(dst + (off[0] + i * s[0]) * sz, src + (off[1] + i * s[1]) * sz, sz);
-  });
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  backend::call<backend::Copy>(t.device(), t.dtype(), t, out);
   return out;
 }
 
@@ -59,7 +40,7 @@ inline void check_grad(const Tensor& g, const TensorMeta& meta, const std::strin
 
 inline Tensor zeros_like_meta(const TensorMeta& m) {
   Tensor z = Tensor::empty(m.shape, m.dtype);
-  std::memset(z.raw_data(), 0, static_cast<std::size_t>(z.numel()) * z.itemsize());
+  backend::call<backend::Fill>(z.device(), z.dtype(), z, 0.0);
   return z;
 }
 

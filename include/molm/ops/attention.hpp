@@ -19,9 +19,8 @@
 // Not here: dropout on P (3D-MoLM never trains with it on), and a memory-saving flash formulation.
 #pragma once
 
-#include "molm/backend/cpu/kernels/attention.hpp"
-#include "molm/backend/cpu/reference/attention.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/tensor/iter.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/map.hpp"
 #include "molm/ops/reduce.hpp"
 #include "molm/ops/view.hpp"
@@ -114,11 +113,7 @@ inline AttentionResult scaled_dot_product_attention(const Tensor& q, const Tenso
   r.output = Tensor::empty({p.B, p.H, p.Lq, p.Dv}, q.dtype());
   if (o.return_scores) r.scores = Tensor::empty({p.B, p.H, p.Lq, p.Lk}, q.dtype());
   Tensor probs = needs_grad ? Tensor::empty({p.B, p.H, p.Lq, p.Lk}, acc_dtype) : Tensor();
-  visit_floating(q.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::attention_forward<T>(reference_t{}, p, r.output, r.scores, probs);
-    else backend::attention_forward<T>(cpu_t{}, p, r.output, r.scores, probs);
-  });
+  backend::call<backend::AttentionForward>(q.device(), q.dtype(), p, r.output, r.scores, probs);
   if (!needs_grad) return r;
 
   // Backward needs q, k, v, the masks and P; not the bias (P already holds it).
@@ -140,13 +135,7 @@ inline AttentionResult scaled_dot_product_attention(const Tensor& q, const Tenso
     const Tensor dv = gv ? Tensor::empty(pb.v.shape(), dt) : Tensor();
     const Tensor dlogits = gbias ? Tensor::empty(probs.shape(), probs.dtype()) : Tensor();
     const Tensor dscores = with_scores ? g[1] : Tensor();
-    visit_floating(dt, op, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      if (backend::use_reference())
-        backend::attention_backward<T>(reference_t{}, pb, probs, g[0], dscores, dq, dk, dv, dlogits);
-      else
-        backend::attention_backward<T>(cpu_t{}, pb, probs, g[0], dscores, dq, dk, dv, dlogits);
-    });
+    backend::call<backend::AttentionBackward>(pb.q.device(), dt, pb, probs, g[0], dscores, dq, dk, dv, dlogits);
     // dbias: the logits gradient summed over bias's broadcast dimensions, in acc precision.
     const Tensor dbias = gbias ? sum_to(dlogits, bias_shape).to(dt).contiguous() : Tensor();
     return std::vector<Tensor>{dq, dk, dv, dbias};

@@ -15,27 +15,22 @@
 namespace molm {
 namespace ops::detail {
 
-/// Elementwise f(a, b) with broadcasting, result dtype = input dtype (or bool for comparisons).
-template <bool Compare = false, class F>
-Tensor binary_map(const Tensor& a, const Tensor& b, const char* op, F f) {
-  check_cpu(a, op);
-  check_cpu(b, op);
-  check_same_dtype(a, b, op);
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  return visit_dtype(a.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using TO = std::conditional_t<Compare, bool, T>;
-    return map<TO, T, T>(shape, f, a, b);
-  });
+/// Elementwise `op` of a and b with broadcasting; result dtype = input dtype (bool for comparisons).
+inline Tensor binary_map(const Tensor& a, const Tensor& b, const char* name_, backend::BinaryOp op,
+                         bool compare = false) {
+  check_cpu(a, name_);
+  check_cpu(b, name_);
+  check_same_dtype(a, b, name_);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name_);
+  Tensor out = Tensor::empty(shape, compare ? DType::boolean : a.dtype(), a.device());
+  backend::call<backend::Binary>(a.device(), a.dtype(), op, a, b, out);
+  return out;
 }
 
-/// Elementwise f(x) with a captured scalar, result dtype = input dtype.
-template <class F> Tensor scalar_map(const Tensor& x, const char* op, F f) {
-  check_cpu(x, op);
-  return visit_dtype(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    return map<T, T>(x.shape(), f, x);
-  });
+/// Elementwise `op` of x with a scalar, result dtype = input dtype.
+inline Tensor scalar_map(const Tensor& x, const char* name_, backend::UnaryOp op, double s = 0.0) {
+  check_cpu(x, name_);
+  return unary_kernel(op, x, s);
 }
 
 }  // namespace ops::detail
@@ -43,7 +38,7 @@ template <class F> Tensor scalar_map(const Tensor& x, const char* op, F f) {
 inline Tensor neg(const Tensor& x);
 
 inline Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = ops::detail::binary_map(a, b, "add", [](auto u, auto v) { return u + v; });
+  Tensor y = ops::detail::binary_map(a, b, "add", backend::BinaryOp::add);
   if (autograd::any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
     autograd::record("add", {a, b}, {y}, [sa, sb](const std::vector<Tensor>& g) {
@@ -54,7 +49,7 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor y = ops::detail::binary_map(a, b, "sub", [](auto u, auto v) { return u - v; });
+  Tensor y = ops::detail::binary_map(a, b, "sub", backend::BinaryOp::sub);
   if (autograd::any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
     autograd::record("sub", {a, b}, {y}, [sa, sb](const std::vector<Tensor>& g) {
@@ -65,7 +60,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor y = ops::detail::binary_map(a, b, "mul", [](auto u, auto v) { return u * v; });
+  Tensor y = ops::detail::binary_map(a, b, "mul", backend::BinaryOp::mul);
   if (autograd::any_requires_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
     autograd::SavedTensor sa(gb ? a : Tensor(), "mul"), sb(ga ? b : Tensor(), "mul");
@@ -81,7 +76,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 inline Tensor div(const Tensor& a, const Tensor& b) {
   MOLM_CHECK(is_floating(a.dtype()), "div", "needs floating tensors, got {} {} and {} {}", name(a.dtype()),
              a.shape().str(), name(b.dtype()), b.shape().str());
-  Tensor y = ops::detail::binary_map(a, b, "div", [](auto u, auto v) { return u / v; });
+  Tensor y = ops::detail::binary_map(a, b, "div", backend::BinaryOp::div);
   if (autograd::any_requires_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
     autograd::SavedTensor sb(b, "div"), sy(gb ? y : Tensor(), "div");
@@ -99,14 +94,14 @@ inline Tensor div(const Tensor& a, const Tensor& b) {
 // ---- with a scalar --------------------------------------------------------------------------------
 
 inline Tensor add(const Tensor& x, double s) {
-  Tensor y = ops::detail::scalar_map(x, "add", [s](auto v) { return v + static_cast<decltype(v)>(s); });
+  Tensor y = ops::detail::scalar_map(x, "add", backend::UnaryOp::add_scalar, s);
   if (autograd::any_requires_grad({&x}))
     autograd::record("add_scalar", {x}, {y}, [](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
   return y;
 }
 
 inline Tensor mul(const Tensor& x, double s) {
-  Tensor y = ops::detail::scalar_map(x, "mul", [s](auto v) { return v * static_cast<decltype(v)>(s); });
+  Tensor y = ops::detail::scalar_map(x, "mul", backend::UnaryOp::mul_scalar, s);
   if (autograd::any_requires_grad({&x}))
     autograd::record("mul_scalar", {x}, {y}, [s](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{mul(g[0], s)};
@@ -115,7 +110,7 @@ inline Tensor mul(const Tensor& x, double s) {
 }
 
 inline Tensor neg(const Tensor& x) {
-  Tensor y = ops::detail::scalar_map(x, "neg", [](auto v) { return -v; });
+  Tensor y = ops::detail::scalar_map(x, "neg", backend::UnaryOp::neg);
   if (autograd::any_requires_grad({&x}))
     autograd::record("neg", {x}, {y}, [](const std::vector<Tensor>& g) { return std::vector<Tensor>{neg(g[0])}; });
   return y;
@@ -126,7 +121,7 @@ inline Tensor rsub(const Tensor& x, double s) { return add(neg(x), s); }
 
 /// s / x, with d/dx = -s / x² = -y / x.
 inline Tensor rdiv(double s, const Tensor& x) {
-  Tensor y = ops::detail::scalar_map(x, "rdiv", [s](auto v) { return static_cast<decltype(v)>(s) / v; });
+  Tensor y = ops::detail::scalar_map(x, "rdiv", backend::UnaryOp::rdiv_scalar, s);
   if (autograd::any_requires_grad({&x})) {
     autograd::SavedTensor sx(x, "rdiv"), sy(y, "rdiv");
     autograd::record("rdiv", {x}, {y}, [sx, sy](const std::vector<Tensor>& g) {
@@ -139,22 +134,22 @@ inline Tensor rdiv(double s, const Tensor& x) {
 // ---- comparisons (no gradient; bool result) ---------------------------------------------------------
 
 inline Tensor eq(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "eq", [](auto u, auto v) { return u == v; });
+  return ops::detail::binary_map(a, b, "eq", backend::BinaryOp::eq, true);
 }
 inline Tensor ne(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "ne", [](auto u, auto v) { return u != v; });
+  return ops::detail::binary_map(a, b, "ne", backend::BinaryOp::ne, true);
 }
 inline Tensor lt(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "lt", [](auto u, auto v) { return u < v; });
+  return ops::detail::binary_map(a, b, "lt", backend::BinaryOp::lt, true);
 }
 inline Tensor le(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "le", [](auto u, auto v) { return u <= v; });
+  return ops::detail::binary_map(a, b, "le", backend::BinaryOp::le, true);
 }
 inline Tensor gt(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "gt", [](auto u, auto v) { return u > v; });
+  return ops::detail::binary_map(a, b, "gt", backend::BinaryOp::gt, true);
 }
 inline Tensor ge(const Tensor& a, const Tensor& b) {
-  return ops::detail::binary_map<true>(a, b, "ge", [](auto u, auto v) { return u >= v; });
+  return ops::detail::binary_map(a, b, "ge", backend::BinaryOp::ge, true);
 }
 
 // ---- operators ------------------------------------------------------------------------------------

@@ -12,9 +12,7 @@
 // any length never overlap.
 #pragma once
 
-#include "molm/backend/cpu/kernels/dropout.hpp"
-#include "molm/backend/cpu/reference/dropout.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/core/random.hpp"
 #include "molm/autograd/node.hpp"
 #include "molm/ops/map.hpp"
@@ -25,11 +23,7 @@ namespace ops::detail {
 /// x masked by the stream (seed, offset) and scaled, into a new dense tensor; no history.
 inline Tensor dropout_apply(const Tensor& x, std::uint64_t seed, std::uint64_t offset, double keep_prob, double scale) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
-  visit_floating(x.dtype(), "dropout", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::dropout_forward<T>(reference_t{}, x, seed, offset, keep_prob, scale, out);
-    else backend::dropout_forward<T>(cpu_t{}, x, seed, offset, keep_prob, scale, out);
-  });
+  backend::call<backend::Dropout>(x.device(), x.dtype(), x, seed, offset, keep_prob, scale, out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Tensor factories: zeros, ones, full, arange, from_vector, and seeded rand/randn/randint.
 #pragma once
 
+#include "molm/tensor/iter.hpp"
 #include "molm/core/random.hpp"
 #include "molm/ops/view.hpp"
 

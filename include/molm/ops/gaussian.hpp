@@ -9,9 +9,7 @@
 // derivatives are written out in backend/cpu/reference/gaussian.hpp.
 #pragma once
 
-#include "molm/backend/cpu/kernels/gaussian.hpp"
-#include "molm/backend/cpu/reference/gaussian.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/map.hpp"
 #include "molm/ops/view.hpp"
 
@@ -63,11 +61,10 @@ inline backend::GaussianBasisProblem gaussian_basis_problem(const Tensor& dist, 
   return p;
 }
 
-/// Run `f(type_tag<TD>, type_tag<TP>)` for dist's and the parameters' element types.
-template <class F> void visit_gaussian_types(DType dist, DType params, F&& f) {
-  visit_floating(dist, "gaussian_basis", [&](auto td) {
-    visit_floating(params, "gaussian_basis", [&](auto tp) { f(td, tp); });
-  });
+/// dist and the parameters must be floating (each may be any floating dtype).
+inline void check_gaussian_types(DType dist, DType params) {
+  for (DType d : {dist, params})
+    MOLM_CHECK(is_floating(d), "gaussian_basis", "expects a floating-point tensor, got {}", name(d));
 }
 
 }  // namespace ops::detail
@@ -82,12 +79,8 @@ inline Tensor gaussian_basis(const Tensor& dist, const Tensor& edge_type, const 
   Shape out_shape = dist.shape();
   out_shape.push_back(p.K);
   Tensor out = Tensor::empty(out_shape, means.dtype());
-  ops::detail::visit_gaussian_types(dist.dtype(), means.dtype(), [&](auto td, auto tp) {
-    using TD = typename decltype(td)::type;
-    using TP = typename decltype(tp)::type;
-    if (backend::use_reference()) backend::gaussian_basis_forward<TD, TP>(reference_t{}, p, out);
-    else backend::gaussian_basis_forward<TD, TP>(cpu_t{}, p, out);
-  });
+  ops::detail::check_gaussian_types(dist.dtype(), means.dtype());
+  backend::call<backend::GaussianBasisForward>(dist.device(), dist.dtype(), p, out);
   if (!autograd::any_requires_grad({&dist, &means, &stds, &mul, &bias})) return out;
 
   // Backward recomputes g from the inputs rather than keeping the [.., K] output.
@@ -106,12 +99,8 @@ inline Tensor gaussian_basis(const Tensor& dist, const Tensor& edge_type, const 
                                       gmul ? Tensor::empty(edge_shape, dp) : Tensor(),
                                       gb ? Tensor::empty(edge_shape, dp) : Tensor()};
     const Tensor dout = g[0].contiguous();
-    ops::detail::visit_gaussian_types(dd, dp, [&](auto td, auto tp) {
-      using TD = typename decltype(td)::type;
-      using TP = typename decltype(tp)::type;
-      if (backend::use_reference()) backend::gaussian_basis_backward<TD, TP>(reference_t{}, pb, dout, grads);
-      else backend::gaussian_basis_backward<TD, TP>(cpu_t{}, pb, dout, grads);
-    });
+    ops::detail::check_gaussian_types(dd, dp);
+    backend::call<backend::GaussianBasisBackward>(pb.dist.device(), dd, pb, dout, grads);
     return std::vector<Tensor>{grads.dist, grads.means, grads.stds, grads.mul, grads.bias};
   });
   return out;

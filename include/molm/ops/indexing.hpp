@@ -14,9 +14,7 @@
 // PyTorch rejects them for these ops.
 #pragma once
 
-#include "molm/backend/cpu/kernels/indexing.hpp"
-#include "molm/backend/cpu/reference/indexing.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/factory.hpp"
 #include "molm/ops/view.hpp"
 
@@ -33,52 +31,31 @@ inline void check_index_dtype(const Tensor& index, const char* op, const std::st
 
 /// The first value of `index` outside [0, bound), in row-major order, if there is one.
 inline std::optional<std::int64_t> first_out_of_range(const Tensor& index, std::int64_t bound) {
+  const Tensor dense = index.contiguous();  // a copy only for a strided index
   return visit_index(index.dtype(), "index", [&](auto tag) -> std::optional<std::int64_t> {
     using I = typename decltype(tag)::type;
-    const I* p = index.data<I>();
-    std::optional<std::int64_t> bad;
-    auto check = [&](I v) {
-      if (!bad && (v < 0 || static_cast<std::int64_t>(v) >= bound)) bad = static_cast<std::int64_t>(v);
-    };
-    if (index.is_contiguous()) {
-      for (std::int64_t i = 0, n = index.numel(); i < n && !bad; ++i) check(p[i]);
-    } else {
-      backend::reference::for_each_index(index.shape(), [&](const auto& idx) {
-        check(p[backend::reference::offset_of(idx, index.strides())]);
-      });
-    }
-    return bad;
+    const I* p = dense.data<I>();
+    for (std::int64_t i = 0, n = dense.numel(); i < n; ++i)
+      if (p[i] < 0 || static_cast<std::int64_t>(p[i]) >= bound) return static_cast<std::int64_t>(p[i]);
+    return std::nullopt;
   });
 }
 
 /// y = x gathered along `dim` by a checked `index` of x's rank; no history.
 inline Tensor gather_values(const Tensor& x, int dim, const Tensor& index) {
-  Tensor out = Tensor::empty(index.shape(), x.dtype());
-  visit_dtype(x.dtype(), [&](auto xt) {
-    using T = typename decltype(xt)::type;
-    visit_index(index.dtype(), "gather", [&](auto it) {
-      using I = typename decltype(it)::type;
-      if (backend::use_reference()) backend::gather_forward<T, I>(reference_t{}, x, dim, index, out);
-      else backend::gather_forward<T, I>(cpu_t{}, x, dim, index, out);
-    });
-  });
+  Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
+  backend::call<backend::GatherForward>(x.device(), x.dtype(), x, dim, index, out);
   return out;
 }
 
 /// dx of shape `x_shape` (dy's dtype): dy scatter-added along `dim`; index == skip adds nothing.
 inline Tensor gather_grad(const Tensor& dy, int dim, const Tensor& index, std::int64_t skip, const Shape& x_shape) {
-  return visit_floating(dy.dtype(), "gather", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = acc_t<T>;
-    Tensor acc = zeros(x_shape, dtype_of<A>);
-    visit_index(index.dtype(), "gather", [&](auto it) {
-      using I = typename decltype(it)::type;
-      if (backend::use_reference()) backend::gather_backward<T, I, A>(reference_t{}, dy, dim, index, skip, acc);
-      else backend::gather_backward<T, I, A>(cpu_t{}, dy, dim, index, skip, acc);
-    });
-    if constexpr (std::is_same_v<T, A>) return acc;
-    else return convert(acc, dtype_of<T>);
-  });
+  MOLM_CHECK(is_floating(dy.dtype()), "gather", "expects a floating-point tensor, got {}", name(dy.dtype()));
+  // Sums accumulate in acc_t of dy's dtype: f32 for the 16-bit floats.
+  const DType acc_dtype = dy.dtype() == DType::bf16 || dy.dtype() == DType::f16 ? DType::f32 : dy.dtype();
+  Tensor acc = zeros(x_shape, acc_dtype);
+  backend::call<backend::GatherBackward>(dy.device(), dy.dtype(), dy, dim, index, skip, acc);
+  return acc_dtype == dy.dtype() ? acc : convert(acc, dy.dtype());
 }
 
 /// `index` (0-d or 1-d, n values) as a tensor of `shape` that varies only along `dim`: the

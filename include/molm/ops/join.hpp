@@ -6,9 +6,7 @@
 // PyTorch's legacy rule that skips 1-d empty inputs of another rank is not supported.
 #pragma once
 
-#include "molm/backend/cpu/kernels/join.hpp"
-#include "molm/backend/cpu/reference/join.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/view.hpp"
 
 #include <string>
@@ -60,11 +58,7 @@ inline Tensor cat(const std::vector<Tensor>& xs, std::int64_t dim = 0) {
   }
 
   Tensor y = Tensor::empty(out_shape, xs[0].dtype());
-  visit_dtype(y.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::cat_forward<T>(reference_t{}, xs, k, y);
-    else backend::cat_forward<T>(cpu_t{}, xs, k, y);
-  });
+  backend::call<backend::Cat>(y.device(), y.dtype(), xs, k, y);
 
   if (autograd::any_requires_grad(xs)) {
     std::vector<std::int64_t> starts, sizes;

@@ -12,8 +12,7 @@
 #pragma once
 
 #include "molm/autograd/autocast.hpp"
-#include "molm/backend/cpu/kernels/matmul.hpp"
-#include "molm/backend/cpu/reference/matmul.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/binary.hpp"
 #include "molm/ops/map.hpp"
 #include "molm/ops/reduce.hpp"
@@ -22,12 +21,9 @@
 namespace molm {
 namespace ops::detail {
 
-/// out = a·b (+ bias) on the kernel backend::use_reference() selects; see kernels/matmul.hpp.
+/// out = a·b (+ bias) on the Matmul kernel of a's device (backend/cpu/kernels/matmul.hpp on the CPU).
 inline void matmul_into(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
-  if (backend::use_reference())
-    backend::matmul_forward(reference_t{}, a, b, bias, out);
-  else
-    backend::matmul_forward(cpu_t{}, a, b, bias, out);
+  backend::call<backend::Matmul>(a.device(), a.dtype(), a, b, bias, out);
 }
 
 /// t with leading extent-1 dims added up to `rank` (a view, no history).

@@ -11,9 +11,7 @@
 // Row sums run in acc_t<T>; the sum over rows in double.
 #pragma once
 
-#include "molm/backend/cpu/kernels/loss.hpp"
-#include "molm/backend/cpu/reference/loss.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/factory.hpp"
 
 namespace molm {
@@ -83,15 +81,8 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const C
   visit_floating(logits.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
-    visit_index(t.dtype(), op, [&](auto itag) {
-      using TI = typename decltype(itag)::type;
-      if (backend::use_reference())
-        backend::cross_entropy_forward<T, TI>(reference_t{}, logits, t, options.ignore_index,
-                                              options.label_smoothing, row_loss, lse);
-      else
-        backend::cross_entropy_forward<T, TI>(cpu_t{}, logits, t, options.ignore_index, options.label_smoothing,
-                                              row_loss, lse);
-    });
+    backend::call<backend::CrossEntropyForward>(logits.device(), logits.dtype(), logits, t, options.ignore_index,
+                                                options.label_smoothing, row_loss, lse);
     const A* pl = row_loss.data<A>();
     if (options.reduction == Reduction::none) {
       out = Tensor::empty(targets.shape(), logits.dtype());
@@ -111,18 +102,8 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const C
       const Tensor& x = sx.get();
       const Tensor dloss = g[0].contiguous();
       Tensor dx = Tensor::empty(x.shape(), x.dtype());
-      visit_floating(x.dtype(), "cross_entropy", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        visit_index(st.get().dtype(), "cross_entropy", [&](auto itag) {
-          using TI = typename decltype(itag)::type;
-          if (backend::use_reference())
-            backend::cross_entropy_backward<T, TI>(reference_t{}, x, st.get(), slse.get(), dloss, scale,
+      backend::call<backend::CrossEntropyBackward>(x.device(), x.dtype(), x, st.get(), slse.get(), dloss, scale,
                                                    o.ignore_index, o.label_smoothing, dx);
-          else
-            backend::cross_entropy_backward<T, TI>(cpu_t{}, x, st.get(), slse.get(), dloss, scale, o.ignore_index,
-                                                   o.label_smoothing, dx);
-        });
-      });
       return std::vector<Tensor>{dx};
     });
   }

@@ -1,28 +1,11 @@
-// Dispatch of elementwise maps to the optimised or the reference kernel (backend::use_reference()).
-// Ops build on these: `map<TO, TI...>(out_shape, out_dtype, f, inputs...)`.
+// Argument checks every op shares, and `dispatch_device`: the device an op's kernels run on.
+// Ops reach kernels only through backend::call (backend/registry.hpp); none includes a backend.
 #pragma once
 
-#include "molm/backend/cpu/kernels/map.hpp"
-#include "molm/backend/cpu/reference/map.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
+#include "molm/tensor/tensor.hpp"
 
 namespace molm::ops::detail {
-
-template <class TO, class... TI, class F, class... In>
-void map_into(const Tensor& out, F f, const In&... ins) {
-  if (backend::use_reference())
-    backend::map_forward<TO, TI...>(reference_t{}, out, f, ins...);
-  else
-    backend::map_forward<TO, TI...>(cpu_t{}, out, f, ins...);
-}
-
-/// A new tensor of `shape`/`dtype` holding f(ins...) elementwise (inputs broadcast to `shape`).
-template <class TO, class... TI, class F, class... In>
-Tensor map(const Shape& shape, F f, const In&... ins) {
-  Tensor out = Tensor::empty(shape, dtype_of<TO>);
-  map_into<TO, TI...>(out, f, ins...);
-  return out;
-}
 
 inline void check_cpu(const Tensor& t, const char* op) {
   MOLM_CHECK(t.defined(), op, "got an undefined tensor");
@@ -32,6 +15,13 @@ inline void check_cpu(const Tensor& t, const char* op) {
 inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   MOLM_CHECK(a.dtype() == b.dtype(), op, "dtypes differ: {} {} vs {} {} (convert one with .to())", name(a.dtype()),
              a.shape().str(), name(b.dtype()), b.shape().str());
+}
+
+/// A new tensor of `shape` and `dtype` on x's device, holding the unary map `op` of x (broadcast).
+inline Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double s = 0.0) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend::call<backend::Unary>(x.device(), x.dtype(), op, x, y, s);
+  return y;
 }
 
 }  // namespace molm::ops::detail

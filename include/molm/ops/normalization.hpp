@@ -14,9 +14,7 @@
 // in double. Only the statistics (mean, rstd) are saved for backward, besides x and w.
 #pragma once
 
-#include "molm/backend/cpu/kernels/normalization.hpp"
-#include "molm/backend/cpu/reference/normalization.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/binary.hpp"
 
 namespace molm {
@@ -67,11 +65,7 @@ inline Tensor layer_norm(const Tensor& x, const Tensor& weight = {}, const Tenso
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   const DType sd = ops::detail::stats_dtype(x.dtype());
   Tensor mean = Tensor::empty(ops::detail::row_stats_shape(x), sd), rstd = Tensor::empty(mean.shape(), sd);
-  visit_floating(x.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::layer_norm_forward<T>(reference_t{}, x, weight, bias, eps, y, mean, rstd);
-    else backend::layer_norm_forward<T>(cpu_t{}, x, weight, bias, eps, y, mean, rstd);
-  });
+  backend::call<backend::LayerNormForward>(x.device(), x.dtype(), x, weight, bias, eps, y, mean, rstd);
   if (autograd::any_requires_grad({&x, &weight, &bias})) {
     autograd::SavedTensor sx(x, op), sw(weight, op), smean(mean, op), srstd(rstd, op);
     const bool need_dx = x.requires_grad(), need_dw = ops::detail::wants_grad(weight),
@@ -82,13 +76,8 @@ inline Tensor layer_norm(const Tensor& x, const Tensor& weight = {}, const Tenso
       Tensor dx = ops::detail::grad_buffer(need_dx, xv.shape(), xv.dtype());
       Tensor dw = ops::detail::grad_buffer(need_dw, channels, xv.dtype());
       Tensor db = ops::detail::grad_buffer(need_db, channels, xv.dtype());
-      visit_floating(xv.dtype(), op, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        if (backend::use_reference())
-          backend::layer_norm_backward<T>(reference_t{}, g[0], xv, sw.get(), smean.get(), srstd.get(), dx, dw, db);
-        else
-          backend::layer_norm_backward<T>(cpu_t{}, g[0], xv, sw.get(), smean.get(), srstd.get(), dx, dw, db);
-      });
+      backend::call<backend::LayerNormBackward>(xv.device(), xv.dtype(), g[0], xv, sw.get(), smean.get(), srstd.get(),
+                                                dx, dw, db);
       return std::vector<Tensor>{dx, dw, db};
     });
   }
@@ -101,11 +90,7 @@ inline Tensor rms_norm(const Tensor& x, const Tensor& weight = {}, double eps = 
   ops::detail::check_norm_args(x, weight, Tensor(), eps, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor rstd = Tensor::empty(ops::detail::row_stats_shape(x), ops::detail::stats_dtype(x.dtype()));
-  visit_floating(x.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::rms_norm_forward<T>(reference_t{}, x, weight, eps, y, rstd);
-    else backend::rms_norm_forward<T>(cpu_t{}, x, weight, eps, y, rstd);
-  });
+  backend::call<backend::RmsNormForward>(x.device(), x.dtype(), x, weight, eps, y, rstd);
   if (autograd::any_requires_grad({&x, &weight})) {
     autograd::SavedTensor sx(x, op), sw(weight, op), srstd(rstd, op);
     const bool need_dx = x.requires_grad(), need_dw = ops::detail::wants_grad(weight);
@@ -113,13 +98,7 @@ inline Tensor rms_norm(const Tensor& x, const Tensor& weight = {}, double eps = 
       const Tensor& xv = sx.get();
       Tensor dx = ops::detail::grad_buffer(need_dx, xv.shape(), xv.dtype());
       Tensor dw = ops::detail::grad_buffer(need_dw, Shape{xv.shape().back()}, xv.dtype());
-      visit_floating(xv.dtype(), op, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        if (backend::use_reference())
-          backend::rms_norm_backward<T>(reference_t{}, g[0], xv, sw.get(), srstd.get(), dx, dw);
-        else
-          backend::rms_norm_backward<T>(cpu_t{}, g[0], xv, sw.get(), srstd.get(), dx, dw);
-      });
+      backend::call<backend::RmsNormBackward>(xv.device(), xv.dtype(), g[0], xv, sw.get(), srstd.get(), dx, dw);
       return std::vector<Tensor>{dx, dw};
     });
   }

@@ -9,9 +9,7 @@
 // One fused pass each way; no rotate_half temporary.
 #pragma once
 
-#include "molm/backend/cpu/kernels/rotary.hpp"
-#include "molm/backend/cpu/reference/rotary.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/binary.hpp"
 #include "molm/ops/factory.hpp"
 
@@ -23,16 +21,9 @@ namespace ops::detail {
 /// out = x·cos + rotate_half(x)·sin (Backward = false) or its transpose applied to x (true).
 template <bool Backward> Tensor rotary_apply(const Tensor& x, const Tensor& cos, const Tensor& sin) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
-  visit_floating(x.dtype(), "rotary_embedding", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) {
-      if constexpr (Backward) backend::rotary_backward<T>(reference_t{}, x, cos, sin, out);
-      else backend::rotary_forward<T>(reference_t{}, x, cos, sin, out);
-    } else {
-      if constexpr (Backward) backend::rotary_backward<T>(cpu_t{}, x, cos, sin, out);
-      else backend::rotary_forward<T>(cpu_t{}, x, cos, sin, out);
-    }
-  });
+  MOLM_CHECK(is_floating(x.dtype()), "rotary_embedding", "expects a floating-point tensor, got {}", name(x.dtype()));
+  if constexpr (Backward) backend::call<backend::RotaryBackward>(x.device(), x.dtype(), x, cos, sin, out);
+  else backend::call<backend::RotaryForward>(x.device(), x.dtype(), x, cos, sin, out);
   return out;
 }
 

@@ -3,8 +3,7 @@
 //   masked_fill(x, mask, v):  y = mask ? v : x        dx = sum_to(mask ? 0 : dy, x.shape)
 //   where(c, a, b):           y = c ? a : b           da = sum_to(c ? dy : 0, a.shape)
 //                                                     db = sum_to(c ? 0 : dy, b.shape)
-// Both are elementwise maps, so they run on the map kernels (backend/cpu/{kernels,reference}/map.hpp:
-// the OpenMP loop and the plain reference loop) and need no kernels of their own. They copy values
+// Both are elementwise maps: the MaskedFill and Where kernels (backend/kernels.hpp). They copy values
 // without arithmetic, so every dtype (bf16 included) comes through bit-exact.
 // Masks must be bool (PyTorch's deprecated u8 masks are rejected); a and b must share one dtype.
 #pragma once
@@ -25,12 +24,9 @@ inline void check_bool_mask(const Tensor& mask, const char* op, const std::strin
 
 /// y = (mask == when) ? value : x, with mask and x broadcast to `shape`; no history.
 inline Tensor fill_where(const Tensor& x, const Tensor& mask, bool when, double value, const Shape& shape) {
-  return visit_dtype(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = acc_t<T>;
-    const A v = static_cast<A>(value);
-    return map<T, bool, T>(shape, [v, when](bool m, A u) { return m == when ? v : u; }, mask, x);
-  });
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  backend::call<backend::MaskedFill>(x.device(), x.dtype(), x, mask, when, value, out);
+  return out;
 }
 
 /// The broadcast of three shapes, or nothing when they do not broadcast together.
@@ -88,11 +84,8 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const auto shape = ops::detail::broadcast_three(cond.shape(), a.shape(), b.shape());
   MOLM_CHECK(shape.has_value(), op, "the shapes cannot be broadcast together ({})", shapes);
 
-  Tensor y = visit_dtype(a.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = acc_t<T>;
-    return ops::detail::map<T, bool, T, T>(*shape, [](bool c, A u, A v) { return c ? u : v; }, cond, a, b);
-  });
+  Tensor y = Tensor::empty(*shape, a.dtype(), a.device());
+  backend::call<backend::Where>(a.device(), a.dtype(), cond, a, b, y);
   if (autograd::any_requires_grad({&a, &b})) {
     autograd::SavedTensor sc(cond, op);
     const bool ga = a.requires_grad(), gb = b.requires_grad();

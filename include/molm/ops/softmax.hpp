@@ -17,9 +17,7 @@
 // PyTorch returns NaN for such rows. NaN inputs still propagate to the whole row.
 #pragma once
 
-#include "molm/backend/cpu/kernels/softmax.hpp"
-#include "molm/backend/cpu/reference/softmax.hpp"
-#include "molm/backend/dispatch.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/ops/binary.hpp"
 
 namespace molm {
@@ -42,11 +40,8 @@ inline void check_softmax_mask(const Tensor& x, const Tensor& mask, const char* 
 
 inline Tensor softmax_backward(const Tensor& y, const Tensor& dy, bool log, const char* op) {
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
-  visit_floating(y.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::softmax_backward<T>(reference_t{}, y, dy, dx, log);
-    else backend::softmax_backward<T>(cpu_t{}, y, dy, dx, log);
-  });
+  MOLM_CHECK(is_floating(y.dtype()), op, "expects a floating-point tensor, got {}", name(y.dtype()));
+  backend::call<backend::SoftmaxBackward>(y.device(), y.dtype(), y, dy, dx, log);
   return dx;
 }
 
@@ -54,11 +49,8 @@ inline Tensor softmax_op(const Tensor& x, const Tensor& mask, bool log, const ch
   check_last_dim_input(x, op);
   check_softmax_mask(x, mask, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  visit_floating(x.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (backend::use_reference()) backend::softmax_forward<T>(reference_t{}, x, mask, y, log);
-    else backend::softmax_forward<T>(cpu_t{}, x, mask, y, log);
-  });
+  MOLM_CHECK(is_floating(x.dtype()), op, "expects a floating-point tensor, got {}", name(x.dtype()));
+  backend::call<backend::SoftmaxForward>(x.device(), x.dtype(), x, mask, y, log);
   if (autograd::any_requires_grad({&x, &mask})) {
     // Backward needs only the output, which is also what makes masked entries' gradients exact zeros.
     autograd::SavedTensor saved_y(y, op);

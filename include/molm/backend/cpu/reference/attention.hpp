@@ -1,10 +1,9 @@
 // Reference scaled-dot-product attention: one (batch, head, query row) at a time with plain loops,
 // every operand read through its own strides. Slow and obviously right; the oracle for the
 // optimised kernel in backend/cpu/kernels/attention.hpp.
-//
-// Also defines AttentionProblem, the description both kernels share.
 #pragma once
 
+#include "molm/backend/kernels.hpp"
 #include "molm/core/device.hpp"
 #include "molm/tensor/iter.hpp"
 
@@ -13,34 +12,6 @@
 #include <vector>
 
 namespace molm::backend {
-
-/// One attention call as the kernels see it. Tensors may have any strides.
-///   q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv]
-///   bias: undefined, or broadcastable to [B,H,Lq,Lk]; bias_strides are its strides aligned to
-///         that shape (0 on broadcast dimensions)
-///   key_padding_mask: undefined, or bool [B,Lk], true = padding
-///   causal: key j is hidden from query i when j > i + (Lk - Lq) (queries are the last Lq positions)
-struct AttentionProblem {
-  Tensor q, k, v, bias, key_padding_mask;
-  Shape bias_strides;
-  bool causal = false;
-  double scale = 1.0;
-  std::int64_t B = 0, H = 0, Lq = 0, Lk = 0, D = 0, Dv = 0;
-
-  /// True where the masks (not the bias) hide key j from query i of batch b.
-  bool masked(std::int64_t b, std::int64_t i, std::int64_t j) const {
-    if (causal && j > i + (Lk - Lq)) return true;
-    if (key_padding_mask.defined()) {
-      const Shape& s = key_padding_mask.strides();
-      return key_padding_mask.data<bool>()[b * s[0] + j * s[1]];
-    }
-    return false;
-  }
-  /// Offset of bias[b,h,i,j] (after broadcasting).
-  std::int64_t bias_offset(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
-    return b * bias_strides[0] + h * bias_strides[1] + i * bias_strides[2] + j * bias_strides[3];
-  }
-};
 
 namespace reference::attention_detail {
 /// Offset of element [b,h,i,d] of a 4-d tensor `t`.

@@ -13,6 +13,7 @@
 // Rounding inside x is treated as the identity in backward. Sums accumulate in double.
 #pragma once
 
+#include "molm/backend/kernels.hpp"
 #include "molm/core/device.hpp"
 #include "molm/tensor/tensor.hpp"
 
@@ -21,18 +22,6 @@
 #include <vector>
 
 namespace molm::backend {
-
-/// The call as the kernels see it: every tensor dense (contiguous).
-///   dist [P] (floating, TD), edge_type [P] (i64, each in [0,E)), means/stds [K], mul/bias [E] (TP)
-struct GaussianBasisProblem {
-  Tensor dist, edge_type, means, stds, mul, bias;
-  std::int64_t pairs = 0, K = 0, E = 0;
-};
-
-/// Gradients to fill, dense; an undefined one is not computed.
-struct GaussianBasisGrads {
-  Tensor dist, means, stds, mul, bias;
-};
 
 namespace gaussian {
 
