@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <molm/molm.hpp>
+#include <molm/backend/cpu/reference/loops.hpp>
 
 #include <cmath>
 #include <cstddef>

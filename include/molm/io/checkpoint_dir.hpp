@@ -29,6 +29,7 @@
 // Not here: sharded model files (load_safetensors reads those), extra files such as tokenizers.
 #pragma once
 
+#include "molm/ops/factory.hpp"
 #include "molm/core/random.hpp"
 #include "molm/io/atomic_file.hpp"
 #include "molm/io/safetensors.hpp"
