@@ -29,7 +29,7 @@ struct Batch {
   std::string shape() const { return fmt::format("paper:{}x{}", molecules, atoms); }
 };
 
-/// Random molecules of exactly `atoms` atoms each, featurized and padded as chem::collate_unimol does.
+/// Random molecules of exactly `atoms` atoms each, featurized and padded as data::collate_unimol does.
 Batch make_batch(std::int64_t molecules, std::int64_t atoms, Generator& gen) {
   Batch b{molecules, atoms, {}, {}, {}};
   const std::int64_t n = atoms + 2, N = b.tokens_per_molecule();

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-packages.sh
+python3 scripts/check-layers.py  # the include layer order of docs/architecture.md, before compiling
 
 build="${MOLM_BUILD_DIR:-build}"
 jobs="$(nproc)"

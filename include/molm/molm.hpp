@@ -11,5 +11,7 @@
 #include "molm/io/torch_checkpoint.hpp"
 #include "molm/io/llama2c.hpp"
 #include "molm/io/checkpoint_dir.hpp"
+#include "molm/io/lora_file.hpp"  // LoRA adapter folders (nn/lora.hpp on disk)
 #include "molm/chem/featurize.hpp"  // RDKit-free; the RDKit bridge is molm::chem (chem/*.hpp)
+#include "molm/data/collate_unimol.hpp"
 #include "molm/data/conformer_cache.hpp"

@@ -15,6 +15,7 @@
 // elements near 0 (1e-6 absolute), bf16 outputs, dx and every merged weight identical to PEFT's.
 #include "support/testing.hpp"
 
+#include <molm/io/lora_file.hpp>  // save_adapter, load_adapter
 #include <molm/nn.hpp>
 
 #include <nlohmann/json.hpp>

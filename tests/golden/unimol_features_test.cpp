@@ -1,9 +1,11 @@
-// Uni-Mol featurization (chem/featurize.hpp) against the reference code path (gen_unimol_features.py:
-// unimol-tools' coords2unimol with 3D-MoLM's dictionary, cross-checked against D3Dataset), plus the
+// Uni-Mol featurization (chem/featurize.hpp) and batching (data/collate_unimol.hpp) against the
+// reference code path (gen_unimol_features.py: unimol-tools' coords2unimol with 3D-MoLM's
+// dictionary, cross-checked against D3Dataset), plus the
 // rules the golden molecules do not reach: hydrogen-only molecules, cropping, limits, bad input.
 #include "support/testing.hpp"
 
 #include <molm/chem/featurize.hpp>
+#include <molm/data/collate_unimol.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -126,7 +128,7 @@ TEST_CASE("golden: batches padded as D3Collater pads them", "[unimol][features][
     INFO("batch " << bname);
     std::vector<chem::UnimolFeatures> mols;
     for (const auto& n : names) mols.push_back(by_name.at(n.get<std::string>()));
-    const auto batch = chem::collate_unimol(mols);
+    const auto batch = data::collate_unimol(mols);
     const std::string p = "batch_" + bname + "_";
     require_equal(batch.tokens, load_npy(kDir / (p + "tokens.npy")));
     require_equal(batch.edge_types, load_npy(kDir / (p + "edge_type.npy")));
@@ -234,7 +236,7 @@ TEST_CASE("collate: right padding to a multiple of 8 with zeros", "[unimol][feat
   const std::vector<std::string> a = {"C", "O"}, b = {"N", "C", "C", "Cl", "S", "F", "O"};
   const std::vector<chem::UnimolFeatures> mols = {chem::featurize_unimol(a, random_xyz(2, 1), dict),
                                                   chem::featurize_unimol(b, random_xyz(7, 2), dict)};
-  const auto batch = chem::collate_unimol(mols);
+  const auto batch = data::collate_unimol(mols);
   REQUIRE(batch.tokens.shape() == Shape({2, 16}));  // longest 9 tokens -> 16
   REQUIRE(batch.distances.shape() == Shape({2, 16, 16}));
   REQUIRE(batch.edge_types.dtype() == DType::i64);
@@ -250,10 +252,10 @@ TEST_CASE("collate: right padding to a multiple of 8 with zeros", "[unimol][feat
       }
   require_equal(batch.edge_types.select(0, 1).slice(0, 0, 9).slice(1, 0, 9).contiguous(), mols[1].edge_types);
 
-  CHECK(chem::collate_unimol(mols, {.pad_to_multiple = 1}).tokens.size(1) == 9);
-  CHECK(values(chem::collate_unimol(mols, {.pad_token = 7}).tokens)[5] == 7);
-  CHECK_THROWS_AS(chem::collate_unimol(std::vector<chem::UnimolFeatures>{}), molm::error);
+  CHECK(data::collate_unimol(mols, {.pad_to_multiple = 1}).tokens.size(1) == 9);
+  CHECK(values(data::collate_unimol(mols, {.pad_token = 7}).tokens)[5] == 7);
+  CHECK_THROWS_AS(data::collate_unimol(std::vector<chem::UnimolFeatures>{}), molm::error);
   auto broken = mols;
   broken[1].distances = zeros({3, 3});
-  CHECK_THROWS_WITH(chem::collate_unimol(broken), Catch::Contains("molecule 1"));
+  CHECK_THROWS_WITH(data::collate_unimol(broken), Catch::Contains("molecule 1"));
 }

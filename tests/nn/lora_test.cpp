@@ -1,9 +1,10 @@
-// LoRA (nn/lora.hpp) on a small module tree: PEFT's target rule and names, init, freezing, the
+// LoRA (nn/lora.hpp, io/lora_file.hpp) on a small module tree: PEFT's target rule and names, init, freezing, the
 // forward against the formula written out with ops, dropout only in training, merge/unmerge,
 // gradients by finite differences, and save/load of adapter folders with their error cases.
 // Agreement with PEFT itself is tests/golden/lora_test.cpp.
 #include "support/testing.hpp"
 
+#include <molm/io/lora_file.hpp>  // save_adapter, load_adapter
 #include <molm/nn.hpp>
 
 #include <nlohmann/json.hpp>

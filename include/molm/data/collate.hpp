@@ -1,5 +1,6 @@
 // Collation of token sequences: padding into [B, T] tensors and the reference's (prompt, target)
-// training sequences with their labels. Molecules are collated by chem::collate_unimol.
+// training sequences with their labels. Molecules are collated by data::collate_unimol
+// (data/collate_unimol.hpp).
 //
 //   auto pair = data::encode_pair(prompt_ids, target_ids, {.bos = 2, .max_length = 320});
 //   auto batch = data::pad_sequences(rows, {.pad_id = 32000, .side = data::PadSide::left});

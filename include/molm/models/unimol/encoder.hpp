@@ -3,7 +3,7 @@
 //
 //   auto enc = std::make_shared<unimol::Encoder>(unimol::Config::tiny(), gen);
 //   enc->load_state_dict(checkpoint);                   // names = mol_pre_no_h_220816.pt's keys (§9.1)
-//   auto out = enc->forward(batch.tokens, batch.distances, batch.edge_types);   // chem::collate_unimol
+//   auto out = enc->forward(batch.tokens, batch.distances, batch.edge_types);   // data::collate_unimol
 //   out.atoms        [B, N, C]  every row: [CLS], atoms, [SEP], padding (the Q-Former reads them all)
 //   out.padding      [B, N] bool, true at padding
 //
@@ -159,7 +159,7 @@ class Encoder : public nn::Module {
     emb_dropout_ = register_module("emb_dropout", std::make_shared<nn::Dropout>(c.emb_dropout, dropout_gen));
   }
 
-  /// tokens i64 [B, N], distances f32 [B, N, N], edge_types i64 [B, N, N] (chem::collate_unimol).
+  /// tokens i64 [B, N], distances f32 [B, N, N], edge_types i64 [B, N, N] (data::collate_unimol).
   EncoderOutput forward(const Tensor& tokens, const Tensor& distances, const Tensor& edge_types) const {
     constexpr const char* op = "unimol::Encoder";
     MOLM_CHECK(tokens.dim() == 2, op, "expects tokens [B, N], got {}", tokens.shape().str());

@@ -14,6 +14,7 @@
 
 #include "molm/chem/conformer.hpp"
 #include "molm/chem/featurize.hpp"
+#include "molm/data/collate_unimol.hpp"
 #include "molm/models/unimol/encoder.hpp"
 
 #include <span>
@@ -59,7 +60,7 @@ class MoleculeEncoder {
         for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
         features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary_));
       }
-      const chem::UnimolBatch batch = chem::collate_unimol(features);
+      const data::UnimolBatch batch = data::collate_unimol(features);
       const EncoderOutput o = encoder_->forward(batch.tokens, batch.distances, batch.edge_types);
       for (std::size_t i = begin; i < end; ++i) {
         const auto& f = features[i - begin];
