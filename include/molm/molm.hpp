@@ -1,4 +1,11 @@
-// molm: a header-only toolkit that lets language models read 3D molecules. Include this for everything.
+// molm: a header-only toolkit that lets language models read 3D molecules. Include this for what an
+// embedding tool needs: tensors, ops, nn, optimisers, safetensors checkpoints, Uni-Mol features.
+// Heavier, rarely needed readers have their own headers and are not included here:
+//   <molm/io/torch_checkpoint.hpp>   PyTorch .pt/.bin/.ckpt (zip + restricted unpickler)
+//   <molm/io/npy.hpp>                .npy through xtensor
+//   <molm/io/llama2c.hpp>            llama2.c checkpoints
+//   <molm/io/lora_file.hpp>          LoRA adapter folders
+//   <molm/data/conformer_cache.hpp>  the LMDB conformer cache
 #pragma once
 
 #include "molm/version.hpp"
@@ -6,12 +13,7 @@
 #include "molm/ops.hpp"
 #include "molm/optim.hpp"
 #include "molm/nn.hpp"
-#include "molm/io/npy.hpp"
 #include "molm/io/safetensors.hpp"
-#include "molm/io/torch_checkpoint.hpp"
-#include "molm/io/llama2c.hpp"
 #include "molm/io/checkpoint_dir.hpp"
-#include "molm/io/lora_file.hpp"  // LoRA adapter folders (nn/lora.hpp on disk)
 #include "molm/chem/featurize.hpp"  // RDKit-free; the RDKit bridge is molm::chem (chem/*.hpp)
 #include "molm/data/collate_unimol.hpp"
-#include "molm/data/conformer_cache.hpp"

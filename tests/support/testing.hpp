@@ -6,6 +6,11 @@
 #include <catch2/catch.hpp>
 #include <molm/molm.hpp>
 #include <molm/backend/cpu/reference/loops.hpp>
+#include <molm/data/conformer_cache.hpp>
+#include <molm/io/llama2c.hpp>
+#include <molm/io/lora_file.hpp>
+#include <molm/io/npy.hpp>
+#include <molm/io/torch_checkpoint.hpp>
 
 #include <cmath>
 #include <cstddef>

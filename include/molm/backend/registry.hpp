@@ -219,6 +219,13 @@ template <class K> typename K::Fn* lookup(Device device, DType dtype) {
                  : "");
 }
 
+#if defined(MOLM_COMPILED) && !defined(MOLM_BUILDING_LIBRARY)
+// Linked against molm::compiled: every file that can reach a kernel pulls the library's
+// registration in, so the CPU backends are registered before main() whatever a file includes.
+bool register_cpu_backends();
+inline const bool compiled_cpu_backends_linked = register_cpu_backends();
+#endif
+
 /// Run kernel K on the backend of `device` for `dtype`.
 template <class K, class... Args> decltype(auto) call(Device device, DType dtype, Args&&... args) {
   return lookup<K>(device, dtype)(std::forward<Args>(args)...);

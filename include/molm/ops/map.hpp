@@ -1,7 +1,9 @@
-// Argument checks every op shares, and `dispatch_device`: the device an op's kernels run on.
-// Ops reach kernels only through backend::call (backend/registry.hpp); none includes a backend.
+// Argument checks every op shares. Ops reach kernels only through backend::call
+// (backend/registry.hpp). This header also brings in the default CPU backends, so that any program
+// using an op has them registered (header-only: compiled here; MOLM_COMPILED: from the library).
 #pragma once
 
+#include "molm/backend/cpu/register.hpp"
 #include "molm/backend/kernels.hpp"
 #include "molm/tensor/tensor.hpp"
 
