@@ -10,6 +10,7 @@
 //   peer "torch":  the same molm figure against torch.matmul (peers/gemm_torch.py, same threads).
 #include "support/bench.hpp"
 
+#include <molm/backend/cpu/onednn/engine.hpp>
 #include <molm/molm.hpp>
 
 #include <dnnl.hpp>

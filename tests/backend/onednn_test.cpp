@@ -2,6 +2,9 @@
 // f32 and bf16, strided and broadcast operands, bias and fused epilogues — and the primitive cache.
 #include "support/testing.hpp"
 
+#include <molm/backend/cpu/kernels/matmul.hpp>
+#include <molm/backend/cpu/reference/matmul.hpp>
+
 #include <thread>
 
 using namespace molm;

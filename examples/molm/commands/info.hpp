@@ -6,6 +6,8 @@
 #include "system/cpu_features.hpp"
 #include "system/plugin_paths.hpp"
 
+#include <molm/backend/cpu/register.hpp>
+#include <molm/backend/kernels.hpp>
 #include <molm/core/threads.hpp>
 #include <molm/version.hpp>
 
@@ -75,12 +77,15 @@ inline nlohmann::ordered_json collect_info() {
                  {"cpu_runtime", onednn_runtime_name(v->cpu_runtime)},
                  {"isa", onednn_isa_name(dnnl::get_effective_cpu_isa())}};
 
-  j["backends"]["cpu"] = "available (oneDNN + OpenMP)";
-#ifdef MOLM_WITH_CUDA
-  j["backends"]["cuda"] = "compiled in";
-#else
-  j["backends"]["cuda"] = "not built (configure with -DMOLM_WITH_CUDA=ON)";
-#endif
+  // What the kernel registry holds: every registered backend, its device and how many (kernel,
+  // dtype) entries it implements. A CUDA backend appears here once one is linked and registers.
+  j["backends"] = nlohmann::ordered_json::array();
+  for (molm::backend::BackendId b : molm::backend::registry().backends()) {
+    const auto& info = molm::backend::registry().info(b);
+    j["backends"].push_back({{"name", info.name},
+                             {"device", info.device == molm::DeviceType::cpu ? "cpu" : "cuda"},
+                             {"kernels", molm::backend::kernel_count(b)}});
+  }
 
 #ifdef MOLM_HAVE_CHEM
   j["features"]["rdkit"] = std::string("yes (") + RDKit::rdkitVersion + ")";
@@ -98,7 +103,8 @@ inline nlohmann::ordered_json collect_info() {
 
 inline void print_info(const nlohmann::ordered_json& j, std::ostream& os) {
   auto row = [&](const char* key, const std::string& value) {
-    os << key << std::string(14 - std::string(key).size(), ' ') << value << "\n";
+    const std::size_t n = std::string(key).size();
+    os << key << std::string(n < 18 ? 18 - n : 1, ' ') << value << "\n";
   };
   auto yes_no = [](bool b) { return b ? "yes" : "no"; };
   const auto& cpu = j["cpu"];
@@ -112,8 +118,13 @@ inline void print_info(const nlohmann::ordered_json& j, std::ostream& os) {
                        ", amx " + yes_no(cpu["amx_tile"].get<bool>() && cpu["amx_bf16"].get<bool>()));
   row("oneDNN", dnnl["version"].get<std::string>() + " (" + dnnl["cpu_runtime"].get<std::string>() +
                     " runtime), ISA in use: " + dnnl["isa"].get<std::string>());
-  row("backend cpu", j["backends"]["cpu"].get<std::string>());
-  row("backend cuda", j["backends"]["cuda"].get<std::string>());
+  bool cuda = false;
+  for (const auto& b : j["backends"]) {
+    cuda = cuda || b["device"] == "cuda";
+    row(("backend " + b["name"].get<std::string>()).c_str(),
+        b["device"].get<std::string>() + ", " + std::to_string(b["kernels"].get<int>()) + " kernels");
+  }
+  if (!cuda) row("backend cuda", "none registered (no CUDA backend exists yet)");
   row("RDKit", j["features"]["rdkit"].get<std::string>());
   bool first = true;
   for (const auto& d : j["plugin_dirs"]) {

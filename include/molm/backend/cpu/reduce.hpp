@@ -114,8 +114,40 @@ void column_sums(const T* x, std::int64_t R, std::int64_t C, T* out, Finish fini
   });
 }
 
+/// Σ of a contiguous run of n elements on every thread, deterministically: the run is cut into
+/// chunks of a fixed size (not a fixed count), each chunk is summed in kLanes interleaved
+/// accumulators (lane j takes elements j, j+kLanes, …; independent chains the compiler vectorises),
+/// and the chunk sums are added in chunk order. The result is the same for any thread count.
+template <class T, class A> A sum_contiguous(const T* x, std::int64_t n) {
+  constexpr std::int64_t kChunk = std::int64_t{1} << 16, kLanes = 16;
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<A> partial(static_cast<std::size_t>(chunks));
+  molm::detail::parallel_for(chunks, kChunk, [&](std::int64_t c) {
+    const T* p = x + c * kChunk;
+    const std::int64_t len = std::min(kChunk, n - c * kChunk), body = len - len % kLanes;
+    A lane[kLanes] = {};
+    for (std::int64_t i = 0; i < body; i += kLanes)
+      for (std::int64_t j = 0; j < kLanes; ++j) lane[j] += static_cast<A>(static_cast<acc_t<T>>(p[i + j]));
+    A total = 0;
+    for (std::int64_t j = 0; j < kLanes; ++j) total += lane[j];
+    for (std::int64_t i = body; i < len; ++i) total += static_cast<A>(static_cast<acc_t<T>>(p[i]));
+    partial[static_cast<std::size_t>(c)] = total;
+  });
+  A total = 0;
+  for (A v : partial) total += v;
+  return total;
+}
+
 template <class Tag, class T> void sum(const Tensor& x, const std::vector<bool>& reduced, double scale, const Tensor& out) {
   using A = sum_acc_t<T>;
+  if constexpr (std::is_same_v<Tag, cpu_t> && is_floating_v<T>) {
+    // A whole-tensor sum (one output): all threads, fixed chunking (sum_contiguous).
+    if (out.numel() == 1 && x.is_contiguous() && x.numel() >= (std::int64_t{1} << 16)) {
+      const A total = sum_contiguous<T, A>(x.data<T>(), x.numel());
+      out.data<T>()[0] = static_cast<T>(static_cast<acc_t<T>>(static_cast<double>(total) * scale));
+      return;
+    }
+  }
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     if constexpr (std::is_same_v<Tag, cpu_t>) {
       const auto rc = leading_reduction(x, reduced);
