@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-packages.sh
-python3 scripts/check-layers.py  # the include layer order of docs/architecture.md, before compiling
+python3 scripts/check-layers.py     # the include layer order of docs/architecture.md, before compiling
+python3 scripts/check-citations.py  # every § a header cites resolves in docs/
 
 build="${MOLM_BUILD_DIR:-build}"
 jobs="$(nproc)"

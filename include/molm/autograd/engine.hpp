@@ -70,7 +70,7 @@ inline void run_backward(const std::vector<Tensor>& roots, const std::vector<Ten
                  "gradient of that shape",
                  root.shape().str());
       g = Tensor::empty(root.shape(), root.dtype());
-      g.fill_(1.0);
+      backend::call<backend::Fill>(g.device(), g.dtype(), g, 1.0);
     }
     MOLM_CHECK(g.shape() == root.shape() && g.dtype() == root.dtype(), "backward",
                "the gradient has shape {} ({}) but the output has shape {} ({})", g.shape().str(), name(g.dtype()),

@@ -2,7 +2,9 @@
 // entries of any dimension longer than 6, like NumPy.
 #pragma once
 
+#include "molm/autograd/engine.hpp"
 #include "molm/tensor/tensor.hpp"
+#include "molm/tensor/views.hpp"
 
 #include <fmt/format.h>
 

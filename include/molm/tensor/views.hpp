@@ -7,7 +7,7 @@
 // Fill kernels (backend/kernels.hpp), so the tensor core instantiates no kernel itself.
 #pragma once
 
-#include "molm/autograd/node.hpp"
+#include "molm/autograd/engine.hpp"  // Tensor::requires_grad and the other autograd members
 #include "molm/backend/kernels.hpp"
 
 #include <algorithm>
