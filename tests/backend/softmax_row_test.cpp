@@ -122,3 +122,65 @@ TEST_CASE("softmax_row: masked rows, single elements, the dispatcher") {
   CHECK(d[0] == Approx(1 / (1 + std::exp(1.0))).epsilon(1e-15));
   CHECK(d[2] == 0.0);
 }
+
+TEST_CASE("softmax_row, log: equals a double log-softmax on both paths; masked entries stay -inf") {
+  using Row = void (*)(float*, std::int64_t, bool);
+  std::vector<std::pair<const char*, Row>> paths = {{"libm", [](float* s, std::int64_t n, bool log) { softmax_row_scalar(s, n, log); }}};
+#ifdef MOLM_HAVE_AVX512_SOFTMAX
+  if (softmax_row_uses_avx512()) paths.emplace_back("AVX-512", [](float* s, std::int64_t n, bool log) { softmax_row_avx512(s, n, log); });
+#endif
+  for (const auto& [name, row_fn] : paths) {
+    double worst = 0;
+    for (const auto& row : test_rows()) {
+      auto got = row;
+      row_fn(got.data(), static_cast<std::int64_t>(got.size()), true);
+      const auto p = softmax_f64(row);
+      const float m = *std::max_element(row.begin(), row.end());
+      for (std::size_t j = 0; j < row.size(); ++j) {
+        INFO(name << ": j = " << j << " of " << row.size() << ", logit " << row[j]);
+        if (row[j] == -INFINITY) {
+          REQUIRE(got[j] == -INFINITY);
+          continue;
+        }
+        // x - (m + log Σ) in float: rounded at the magnitude of x and of m (up to 120 here), plus the
+        // relative error of Σ (the exp's, ~5e-7) as an absolute one.
+        const double want = std::log(p[j]);
+        const double tol = 2e-6 + 2.4e-7 * (std::abs(row[j]) + std::abs(m));
+        REQUIRE(std::abs(got[j] - want) <= tol);
+        worst = std::max(worst, std::abs(got[j] - want) / tol);
+      }
+    }
+    WARN(name << " path, log: largest error / tolerance " << worst);
+    for (const std::int64_t n : {1, 16, 17}) {
+      std::vector<float> masked(static_cast<std::size_t>(n), -INFINITY);
+      row_fn(masked.data(), n, true);
+      CHECK(std::all_of(masked.begin(), masked.end(), [](float v) { return v == -INFINITY; }));
+    }
+  }
+}
+
+TEST_CASE("softmax_row: a NaN or +inf anywhere makes the whole row NaN, on both paths, softmax and log") {
+  std::vector<void (*)(float*, std::int64_t, bool)> paths = {[](float* s, std::int64_t n, bool log) { softmax_row_scalar(s, n, log); }};
+#ifdef MOLM_HAVE_AVX512_SOFTMAX
+  if (softmax_row_uses_avx512()) paths.push_back([](float* s, std::int64_t n, bool log) { softmax_row_avx512(s, n, log); });
+#endif
+  for (const auto row_fn : paths)
+    for (const bool log : {false, true})
+      for (const std::int64_t n : {1, 5, 16, 17, 40})
+        for (const float bad : {NAN, INFINITY})
+          for (const std::int64_t at : {std::int64_t{0}, n / 2, n - 1}) {  // n - 1: the last, tail lane
+            std::vector<float> row(static_cast<std::size_t>(n));
+            for (std::int64_t j = 0; j < n; ++j) row[static_cast<std::size_t>(j)] = j % 3 == 1 ? -INFINITY : 0.1f * float(j);
+            row[static_cast<std::size_t>(at)] = bad;
+            row_fn(row.data(), n, log);
+            INFO("n = " << n << ", " << bad << " at " << at << (log ? ", log" : ""));
+            CHECK(std::all_of(row.begin(), row.end(), [](float v) { return std::isnan(v); }));
+          }
+  // Double rows (libm path) too, and a row of only NaN.
+  std::vector<double> d = {1.0, NAN, -INFINITY};
+  softmax_row(d.data(), 3);
+  CHECK(std::all_of(d.begin(), d.end(), [](double v) { return std::isnan(v); }));
+  std::vector<float> all_nan(20, NAN);
+  softmax_row(all_nan.data(), 20);
+  CHECK(std::all_of(all_nan.begin(), all_nan.end(), [](float v) { return std::isnan(v); }));
+}

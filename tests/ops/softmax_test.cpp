@@ -190,3 +190,21 @@ TEST_CASE("softmax rejects bad input with the op and the shapes in the message",
   REQUIRE_THROWS_WITH(softmax(scalar_tensor(1.0)), Catch::Contains("[softmax]") && Catch::Contains("1-d"));
   REQUIRE_THROWS_AS(softmax(Tensor()), molm::error);
 }
+
+TEST_CASE("softmax: in f32 and bf16 too, a NaN spreads to its whole row only, and +inf makes its row NaN",
+          "[ops][softmax]") {
+  // 37 columns: two full 16-float vectors and a tail, so the row loop's vector path sees the NaN.
+  for (DType dt : {DType::f32, DType::bf16})
+    for (const auto& v : kVariants) {
+      Tensor x = testing::random({4, 37}, 12, DType::f64, -3, 3);
+      x.data<double>()[5] = NAN;            // row 0
+      x.data<double>()[2 * 37 + 36] = kInf;  // row 2, last column
+      const auto y = testing::values(v.f(x.to(dt), Tensor()));
+      INFO(v.name << " " << name(dt));
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        const std::size_t row = i / 37;
+        INFO("element " << i);
+        CHECK(std::isnan(y[i]) == (row == 0 || row == 2));
+      }
+    }
+}

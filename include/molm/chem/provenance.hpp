@@ -10,6 +10,8 @@
 // JSONL report can be filtered by status and nothing degrades silently.
 #pragma once
 
+#include "molm/core/utf8.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -117,54 +119,16 @@ struct Provenance {
 
 namespace detail {
 
-/// Length of the valid UTF-8 sequence starting at text[i], or 0 when the byte there starts none
-/// (stray continuation byte, overlong form, surrogate, beyond U+10FFFF, cut off at the end).
-inline std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  const auto c = static_cast<unsigned char>(text[i]);
-  if (c < 0x80) return 1;
-  const std::size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (len == 0 || i + len > text.size() || c == 0xC0 || c == 0xC1 || c > 0xF4) return 0;
-  for (std::size_t k = 1; k < len; ++k)
-    if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
-  const auto next = static_cast<unsigned char>(text[i + 1]);
-  if ((c == 0xE0 && next < 0xA0) || (c == 0xED && next >= 0xA0) || (c == 0xF0 && next < 0x90) ||
-      (c == 0xF4 && next >= 0x90))
-    return 0;
-  return len;
-}
+// The UTF-8 checks of the readers and the report, under the names they have always had here
+// (core/utf8.hpp does the work).
 
 /// Offset of the first byte that is not valid UTF-8, or npos.
-inline std::size_t first_invalid_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t len = utf8_sequence_length(text, i);
-    if (len == 0) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
+inline std::size_t first_invalid_utf8(std::string_view text) { return utf8::first_invalid(text); }
 
 /// `text` with every byte that is not valid UTF-8, and every control byte but tab and newline,
 /// written as "\xNN", so it can go into JSON (nlohmann refuses invalid UTF-8) and into error
 /// messages without garbling a terminal.
-inline std::string escape_invalid_utf8(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t len = utf8_sequence_length(text, i);
-    if (len != 0 && (c >= 0x20 || c == '\t' || c == '\n')) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-      ++i;
-    }
-  }
-  return out;
-}
+inline std::string escape_invalid_utf8(std::string_view text) { return utf8::escape(text); }
 
 }  // namespace detail
 

@@ -15,6 +15,7 @@
 #include "molm/core/dtype.hpp"
 #include "molm/core/error.hpp"
 #include "molm/core/shape.hpp"
+#include "molm/core/utf8.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -44,39 +45,17 @@ namespace io::detail {
 inline constexpr std::uint64_t kSafetensorsMaxHeader = 100'000'000;  // the reference reader's limit
 inline constexpr int kMaxJsonDepth = 16;  // a valid header nests 3 deep; this bounds hostile input
 
-/// True if `s` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
-inline bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned c = *p;
-    int extra;
-    std::uint32_t cp;
-    if (c < 0x80) extra = 0, cp = c;
-    else if ((c & 0xe0) == 0xc0) extra = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) extra = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) extra = 3, cp = c & 0x07;
-    else return false;
-    if (end - p <= extra) return false;
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    p += extra + 1;
-  }
-  return true;
-}
+/// True if `s` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF): core/utf8.hpp.
+inline bool is_valid_utf8(std::string_view s) { return utf8::is_valid(s); }
 
 /// `s` fit for a one-line error message: control bytes (and all non-ASCII bytes when `s` is not
 /// valid UTF-8) become \xNN, and very long strings are cut.
 inline std::string printable(std::string_view s) {
-  const bool utf8 = is_valid_utf8(s);
+  const bool valid = is_valid_utf8(s);
   std::string out;
   for (const char ch : s.substr(0, 200)) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
+    if (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid)) {
       static constexpr char kHex[] = "0123456789abcdef";
       out += "\\x";
       out += kHex[c >> 4];

@@ -5,6 +5,7 @@
 // from Python itself (scripts/gen_metrics_unicode_tables.py).
 #pragma once
 
+#include "molm/core/utf8.hpp"
 #include "molm/metrics/unicode_tables.hpp"
 
 #include <algorithm>
@@ -15,73 +16,14 @@
 
 namespace molm::metrics {
 
-/// UTF-8 → code points. Malformed bytes become U+FFFD, one per maximal bad subsequence start, as
-/// Python's bytes.decode("utf-8", errors="replace") does (the form model outputs reach Python in).
-inline std::u32string utf8_decode(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char b = p[i];
-    if (b < 0x80) {
-      out.push_back(b);
-      ++i;
-      continue;
-    }
-    int len = 0;
-    char32_t cp = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (b >= 0xC2 && b <= 0xDF) len = 2, cp = b & 0x1F;
-    else if (b >= 0xE0 && b <= 0xEF) len = 3, cp = b & 0x0F, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-    else if (b >= 0xF0 && b <= 0xF4) len = 4, cp = b & 0x07, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-    if (len == 0) {
-      out.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
-    int k = 1;
-    for (; k < len && i + k < n; ++k) {
-      const unsigned char c = p[i + k];
-      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) break;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    if (k < len) {
-      out.push_back(0xFFFD);  // a truncated sequence is replaced as a whole
-      i += k;
-      continue;
-    }
-    out.push_back(cp);
-    i += len;
-  }
-  return out;
-}
+/// UTF-8 → code points. Malformed bytes become U+FFFD, one per maximal subpart of a bad sequence,
+/// as Python's bytes.decode("utf-8", errors="replace") does (the form model outputs reach Python in):
+/// core/utf8.hpp's Replacement::maximal_subpart, and there why the tokenizers count differently.
+inline std::u32string utf8_decode(std::string_view s) { return utf8::decode(s, utf8::Replacement::maximal_subpart); }
 
-inline void utf8_append(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
+inline void utf8_append(std::string& out, char32_t c) { utf8::append(out, c); }
 
-inline std::string utf8_encode(std::u32string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char32_t c : s) utf8_append(out, c);
-  return out;
-}
+inline std::string utf8_encode(std::u32string_view s) { return utf8::encode(s); }
 
 namespace detail {
 template <class Table>

@@ -1,5 +1,5 @@
 // The pieces of Unicode the tokenizers need, with Python's semantics where Transformers relies on
-// them: UTF-8 <-> code points, general categories, NFC/NFD (libutf8proc), `str.lower()` of one
+// them: UTF-8 <-> code points (core/utf8.hpp), general categories, NFC/NFD (libutf8proc), `str.lower()` of one
 // character and `str.isspace()`.
 //
 //   std::u32string cps = text::decode_utf8("Ångström");
@@ -13,6 +13,7 @@
 #pragma once
 
 #include "molm/core/error.hpp"
+#include "molm/core/utf8.hpp"
 
 #include <utf8proc.h>
 
@@ -25,41 +26,17 @@
 
 namespace molm::text {
 
-inline constexpr char32_t kReplacementChar = 0xFFFD;
+inline constexpr char32_t kReplacementChar = utf8::kReplacementChar;
 
-/// Code points of UTF-8 text. A malformed byte sequence becomes U+FFFD (one per bad byte), which
-/// the BERT cleaner then drops; Python never sees such text, as its strings are always valid.
-inline std::u32string decode_utf8(std::string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = 0;
-    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0) {
-      out.push_back(kReplacementChar);
-      ++p, --left;
-      continue;
-    }
-    out.push_back(static_cast<char32_t>(cp));
-    p += n, left -= n;
-  }
-  return out;
-}
+/// Code points of UTF-8 text. A malformed sequence becomes one U+FFFD per byte at which decoding fails
+/// (core/utf8.hpp's Replacement::per_byte, utf8proc_iterate's convention), which the BERT cleaner
+/// then drops; Python never sees such text, as its strings are always valid. The metrics decode the
+/// other way, as Python's errors="replace" does: core/utf8.hpp says why.
+inline std::u32string decode_utf8(std::string_view text) { return utf8::decode(text, utf8::Replacement::per_byte); }
 
-inline void append_utf8(std::string& out, char32_t cp) {
-  utf8proc_uint8_t buffer[4];
-  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buffer);
-  out.append(reinterpret_cast<const char*>(buffer), static_cast<std::size_t>(n));
-}
+inline void append_utf8(std::string& out, char32_t cp) { utf8::append(out, cp); }
 
-inline std::string encode_utf8(std::u32string_view cps) {
-  std::string out;
-  out.reserve(cps.size());
-  for (char32_t cp : cps) append_utf8(out, cp);
-  return out;
-}
+inline std::string encode_utf8(std::u32string_view cps) { return utf8::encode(cps); }
 
 /// Characters assigned in Unicode 15.0 (utf8proc 2.8 knows them, Python 3.11 does not). Found by
 /// comparing utf8proc_category with unicodedata.category over all code points.

@@ -1,9 +1,12 @@
 // Optimised softmax / log_softmax over the last dimension, with an optional additive mask.
 // Rows run in parallel; each row is first gathered (x + mask, converted to the accumulation type)
-// into a per-thread buffer, so the max / exp / sum passes are plain unit-stride loops whatever the
-// input's strides and dtype. The maths and the fully-masked-row convention are in ops/softmax.hpp.
+// into a per-thread buffer, whatever the input's strides and dtype, and then goes through
+// softmax_row (kernels/softmax_row.hpp), the row loop attention uses too: max, exp, sum and the
+// scaling in place, 16 floats at a time with its own exp where the CPU has AVX-512. The maths and
+// the fully-masked-row convention are in ops/softmax.hpp.
 #pragma once
 
+#include "molm/backend/cpu/kernels/softmax_row.hpp"
 #include "molm/backend/cpu/rows.hpp"
 #include "molm/core/device.hpp"
 
@@ -37,31 +40,9 @@ void softmax_forward(cpu_t, const Tensor& x, const Tensor& mask, const Tensor& y
       const std::int64_t sm = lm.inner_stride;
       for (std::int64_t j = 0; j < C; ++j) z[j] += static_cast<A>(mr[j * sm]);
     }
-    // The maximum keeps exp() from overflowing; a NaN anywhere becomes the "maximum" so it spreads
-    // to the whole row instead of being skipped by the comparison.
-    A mx = -std::numeric_limits<A>::infinity();
-    for (std::int64_t j = 0; j < C; ++j)
-      if (z[j] > mx || std::isnan(z[j])) mx = z[j];
+    softmax_row(z, C, log);  // NaN rows, fully masked rows (0, log -inf): see kernels/softmax_row.hpp
     T* yr = py + r * C;
-    if (mx == -std::numeric_limits<A>::infinity()) {  // every entry masked: see ops/softmax.hpp
-      const T fill = static_cast<T>(log ? -std::numeric_limits<A>::infinity() : A(0));
-      for (std::int64_t j = 0; j < C; ++j) yr[j] = fill;
-      return;
-    }
-    A sum = 0;
-    if (log) {
-#pragma omp simd reduction(+ : sum)
-      for (std::int64_t j = 0; j < C; ++j) sum += std::exp(z[j] - mx);
-      const A shift = mx + std::log(sum);
-      for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(z[j] - shift);
-    } else {
-#pragma omp simd reduction(+ : sum)
-      for (std::int64_t j = 0; j < C; ++j) {
-        z[j] = std::exp(z[j] - mx);
-        sum += z[j];
-      }
-      for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(z[j] / sum);
-    }
+    for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(z[j]);
   });
 }
 
