@@ -1,6 +1,6 @@
 // UTF-8 in one place: validation, decoding (code point + length), encoding and escaping. Every
 // layer that reads bytes as text (text/, metrics/, chem/, io/, data/) goes through these, so they all
-// agree on what well-formed UTF-8 is: the Unicode standard's (§3.9, Table 3-7) — no overlong forms,
+// agree on what well-formed UTF-8 is: the Unicode Standard's (chapter 3, section 3.9, Table 3-7) — no overlong forms,
 // no surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no sequence cut off by the end.
 //
 //   utf8::is_valid("caf\xc3\xa9")                                   // true
@@ -21,7 +21,7 @@
 //
 //   Replacement::maximal_subpart (metrics/: BLEU, ROUGE, METEOR, property QA). One U+FFFD per
 //   maximal subpart — the longest prefix of a well-formed sequence, or one byte where none starts —
-//   which is what Python's bytes.decode("utf-8", errors="replace") does (and Unicode §3.9 recommends),
+//   which is what Python's bytes.decode("utf-8", errors="replace") does (and the Unicode Standard, section 3.9, recommends),
 //   so "\xe2\x82" gives one U+FFFD. Model outputs reach NLTK and rouge-score through that call, and
 //   the metrics count token lengths and characters in code points, so the number of U+FFFD must be
 //   Python's for the scores to equal the Python packages'.
