@@ -1,0 +1,56 @@
+// bench_core: the tensor core's building blocks. For now: a whole-tensor sum of 64 MiB of f32 (and
+// mean), molm's sum (all threads, fixed chunking, double accumulators: backend/cpu/reduce.hpp) beside
+// torch.sum on the same data size and threads (peers/core_torch.py), in GB/s read.
+//
+// limit: a read-bandwidth probe measured in the same run — every thread streams its share of the
+// same buffer and adds it up as 32-bit integers (exact, so the compiler vectorises it freely): no
+// sum can read the bytes faster.
+#include "support/bench.hpp"
+
+#include <molm/molm.hpp>
+
+#include <cstdint>
+#include <cstring>
+
+using namespace molm;
+
+namespace {
+
+constexpr std::int64_t kElements = std::int64_t{16} << 20;  // 64 MiB of f32
+
+/// GB/s of reading `bytes` bytes at `p` on every thread (integer sum; the result is kept).
+double read_probe(const Tensor& x, const bench::Budget& budget) {
+  const auto* p = static_cast<const std::uint32_t*>(x.raw_data());
+  const std::int64_t n = x.numel();
+  volatile std::uint32_t sink = 0;
+  auto probe = [&] {
+    std::uint32_t s = 0;
+#pragma omp parallel for simd reduction(+ : s) schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) s += p[i];
+    sink = s;
+  };
+  const double t = bench::median_times({probe}, budget)[0];
+  (void)sink;
+  return static_cast<double>(n) * 4 / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::Peers peers = bench::Peers::from_args(argc, argv);
+  const int threads = bench::bench_threads();
+  Generator gen(11);
+  const Tensor x = randn({kElements}, gen);
+  const std::string shape = std::to_string(kElements);
+  const double gb = static_cast<double>(kElements) * 4 / 1e9;
+
+  bench::Budget budget;
+  budget.min_time_s = 1.0;
+  const double limit = read_probe(x, budget);
+  volatile float sink = 0;
+  const auto t = bench::median_times({[&] { sink = sum(x).item<float>(); }, [&] { sink = mean(x).item<float>(); }},
+                                     budget);
+  (void)sink;
+  bench::emit({"sum", shape, "f32", threads, gb / t[0], peers.get("sum", shape, "f32"), "torch.sum", "GB/s", limit});
+  bench::emit({"mean", shape, "f32", threads, gb / t[1], peers.get("mean", shape, "f32"), "torch.mean", "GB/s", limit});
+}
