@@ -11,7 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${MOLM_COMPILE_RUNS:-3}"
 build="${MOLM_BUILD_DIR:-build}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+header=include/molm/models/unimol/encoder.hpp
+cp "$header" "$work/encoder.hpp"
+trap 'cp "$work/encoder.hpp" "$header"; rm -rf "$work"' EXIT
 cxx="${CXX:-g++}"
 flags=(-std=c++20 -O2 -fopenmp -I include -I /usr/include/eigen3)
 
@@ -55,10 +57,8 @@ co=$(median "$cxx" "${flags[@]}" -DMOLM_COMPILED -c "$work/consumer.cpp" -o "$wo
 echo "{\"figure\": \"compiled\", \"seconds\": $co, \"times_baseline\": $(echo "scale=1; $co / $base" | bc)}"
 
 if [[ -f "$build/build.ninja" ]]; then
-  header=include/molm/models/unimol/encoder.hpp
   ninja -C "$build" test_models_unimol > /dev/null
   edit() { echo "// compile-times.sh $(date +%s%N)" >> "$header"; ninja -C "$build" test_models_unimol; }
-  cp "$header" "$work/encoder.hpp"
   me=$(median edit)
   cp "$work/encoder.hpp" "$header"
   ninja -C "$build" test_models_unimol > /dev/null

@@ -203,8 +203,16 @@ template <class K> std::string dtypes_of(BackendId b) {
   return s.empty() ? "none" : s;
 }
 
+/// Header-only builds: backend/cpu/register.hpp specialises this for the kernels it registers on
+/// first use, so a program compiles only the kernels its ops call. Elsewhere it does nothing.
+template <class K> struct LazyDefaults {
+  static void add() {}
+};
+
 /// The kernel that runs K for `dtype` on `device` here and now; a clear error when there is none.
 template <class K> typename K::Fn* lookup(Device device, DType dtype) {
+  static const bool defaults_added = (LazyDefaults<K>::add(), true);
+  (void)defaults_added;
   const BackendId first = current(device);
   MOLM_CHECK(first != kNoBackend, K::name, "no backend serves device {} in this build{}", device.str(),
              device.type == DeviceType::cuda ? " (the CUDA backend is not linked)" : "");

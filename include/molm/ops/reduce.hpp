@@ -10,6 +10,7 @@
 
 #include "molm/autograd/node.hpp"
 #include "molm/backend/kernels.hpp"
+#include "molm/ops/map.hpp"
 #include "molm/tensor/views.hpp"
 
 #include <cmath>

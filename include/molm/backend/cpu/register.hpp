@@ -2,8 +2,10 @@
 // kernels/, onednn/) and `reference` (plain single-threaded loops; backend/cpu/reference/), each for
 // every dtype it supports. This is the only file that instantiates the kernel templates.
 //
-// Header-only use (the default): <molm/molm.hpp> includes this file and the kernels register when the
-// program starts. Compiled use (MOLM_COMPILED, CMake target molm::compiled): the library compiles
+// Header-only use (the default): every op header includes this file (through ops/map.hpp). The
+// kernels the tensor core needs register when the program starts; every other kernel registers the
+// first time an op calls it (LazyDefaults, backend/registry.hpp), so a program compiles the code of
+// the kernels it uses only. Compiled use (MOLM_COMPILED, CMake target molm::compiled): the library compiles
 // this file once and consumers see only the declaration of register_cpu_backends(), so a file that
 // includes <molm/molm.hpp> no longer compiles any kernel.
 #pragma once
@@ -65,115 +67,129 @@ template <class... T, class F> void each(types<T...>, F&& f) { (f.template opera
 /// Run f(type_tag<I>) for the index dtype of `index` (i64 or i32).
 template <class F> void with_index(const Tensor& index, const char* op, F&& f) { visit_index(index.dtype(), op, f); }
 
-template <class Tag> void register_all(BackendId b) {
-  using namespace molm::backend;
-  each(all_types{}, [&]<class T>() {
-    const DType d = dtype_of<T>;
-    register_kernel<Fill>(b, d, [](const Tensor& out, double v) { elementwise::fill<Tag, T>(out, v); });
-    register_kernel<Copy>(b, d, [](const Tensor& s, const Tensor& o) { elementwise::copy<Tag, T>(s, o); });
-    register_kernel<Unary>(b, d, [](UnaryOp op, const Tensor& x, const Tensor& y, double s) {
-      elementwise::unary<Tag, T>(op, x, y, s);
-    });
-    register_kernel<Binary>(b, d, [](BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& o) {
-      elementwise::binary<Tag, T>(op, x, y, o);
-    });
-    register_kernel<Where>(b, d, [](const Tensor& c, const Tensor& x, const Tensor& y, const Tensor& o) {
-      elementwise::where<Tag, T>(c, x, y, o);
-    });
-    register_kernel<MaskedFill>(b, d, [](const Tensor& x, const Tensor& m, bool when, double v, const Tensor& o) {
-      elementwise::masked_fill<Tag, T>(x, m, when, v, o);
-    });
-    register_kernel<Max>(b, d, [](const Tensor& x, const std::vector<bool>& r, const Tensor& v, const Tensor& i) {
-      reduce::max<Tag, T>(x, r, v, i);
-    });
-    register_kernel<Cat>(b, d, [](const std::vector<Tensor>& xs, int dim, const Tensor& o) {
-      cat_forward<T>(Tag{}, xs, dim, o);
-    });
-    register_kernel<GatherForward>(b, d, [](const Tensor& x, int dim, const Tensor& index, const Tensor& o) {
-      with_index(index, "gather", [&](auto it) { gather_forward<T, typename decltype(it)::type>(Tag{}, x, dim, index, o); });
-    });
-  });
-  each(summable_types{}, [&]<class T>() {
-    register_kernel<Sum>(b, dtype_of<T>, [](const Tensor& x, const std::vector<bool>& r, double s, const Tensor& o) {
-      reduce::sum<Tag, T>(x, r, s, o);
-    });
-  });
-  each(floating_types{}, [&]<class T>() {
-    using A = acc_t<T>;
-    const DType d = dtype_of<T>;
-    register_kernel<UnaryBackward>(b, d, [](UnaryOp op, const Tensor& dy, const Tensor& s, const Tensor& dx,
-                                            double v) { elementwise::unary_backward<Tag, T>(op, dy, s, dx, v); });
-    register_kernel<MaxBackward>(b, d, [](const Tensor& dy, const Tensor& i, int dim, const Tensor& dx) {
-      reduce::max_backward<T>(dy, i, dim, dx);
-    });
-    register_kernel<SoftmaxForward>(b, d, [](const Tensor& x, const Tensor& m, const Tensor& y, bool log) {
-      softmax_forward<T>(Tag{}, x, m, y, log);
-    });
-    register_kernel<SoftmaxBackward>(b, d, [](const Tensor& y, const Tensor& dy, const Tensor& dx, bool log) {
-      softmax_backward<T>(Tag{}, y, dy, dx, log);
-    });
-    register_kernel<LayerNormForward>(b, d, [](const Tensor& x, const Tensor& w, const Tensor& bb, double eps,
-                                               const Tensor& y, const Tensor& mean, const Tensor& rstd) {
-      layer_norm_forward<T>(Tag{}, x, w, bb, eps, y, mean, rstd);
-    });
-    register_kernel<LayerNormBackward>(b, d, [](const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                                                const Tensor& rstd, const Tensor& dx, const Tensor& dw, const Tensor& db) {
-      layer_norm_backward<T>(Tag{}, dy, x, w, mean, rstd, dx, dw, db);
-    });
-    register_kernel<RmsNormForward>(b, d, [](const Tensor& x, const Tensor& w, double eps, const Tensor& y,
-                                             const Tensor& rstd) { rms_norm_forward<T>(Tag{}, x, w, eps, y, rstd); });
-    register_kernel<RmsNormBackward>(b, d, [](const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
-                                              const Tensor& dx, const Tensor& dw) {
-      rms_norm_backward<T>(Tag{}, dy, x, w, rstd, dx, dw);
-    });
-    register_kernel<AttentionForward>(b, d, [](const AttentionProblem& p, const Tensor& o, const Tensor& s,
-                                               const Tensor& pr) { attention_forward<T>(Tag{}, p, o, s, pr); });
-    register_kernel<AttentionBackward>(b, d, [](const AttentionProblem& p, const Tensor& pr, const Tensor& dout,
-                                                const Tensor& ds, const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                                                const Tensor& dl) {
-      attention_backward<T>(Tag{}, p, pr, dout, ds, dq, dk, dv, dl);
-    });
-    register_kernel<GaussianBasisForward>(b, d, [](const GaussianBasisProblem& p, const Tensor& out) {
-      visit_floating(p.means.dtype(), "gaussian_basis",
-                     [&](auto tp) { gaussian_basis_forward<T, typename decltype(tp)::type>(Tag{}, p, out); });
-    });
-    register_kernel<GaussianBasisBackward>(b, d, [](const GaussianBasisProblem& p, const Tensor& dout,
-                                                    const GaussianBasisGrads& g) {
-      visit_floating(p.means.dtype(), "gaussian_basis",
-                     [&](auto tp) { gaussian_basis_backward<T, typename decltype(tp)::type>(Tag{}, p, dout, g); });
-    });
-    register_kernel<GatherBackward>(b, d, [](const Tensor& dy, int dim, const Tensor& index, std::int64_t skip,
-                                             const Tensor& acc) {
-      with_index(index, "gather",
-                 [&](auto it) { gather_backward<T, typename decltype(it)::type, A>(Tag{}, dy, dim, index, skip, acc); });
-    });
-    register_kernel<Dropout>(b, d, [](const Tensor& x, std::uint64_t seed, std::uint64_t off, double keep, double scale,
-                                      const Tensor& o) { dropout_forward<T>(Tag{}, x, seed, off, keep, scale, o); });
-    register_kernel<RotaryForward>(b, d, [](const Tensor& x, const Tensor& c, const Tensor& s, const Tensor& o) {
-      rotary_forward<T>(Tag{}, x, c, s, o);
-    });
-    register_kernel<RotaryBackward>(b, d, [](const Tensor& x, const Tensor& c, const Tensor& s, const Tensor& o) {
-      rotary_backward<T>(Tag{}, x, c, s, o);
-    });
-    register_kernel<CrossEntropyForward>(b, d, [](const Tensor& logits, const Tensor& t, std::int64_t ignore,
-                                                  double smoothing, const Tensor& row_loss, const Tensor& lse) {
-      with_index(t, "cross_entropy", [&](auto it) {
-        cross_entropy_forward<T, typename decltype(it)::type>(Tag{}, logits, t, ignore, smoothing, row_loss, lse);
-      });
-    });
-    register_kernel<CrossEntropyBackward>(b, d, [](const Tensor& x, const Tensor& t, const Tensor& lse,
-                                                   const Tensor& dloss, double scale, std::int64_t ignore,
-                                                   double smoothing, const Tensor& dx) {
-      with_index(t, "cross_entropy", [&](auto it) {
-        cross_entropy_backward<T, typename decltype(it)::type>(Tag{}, x, t, lse, dloss, scale, ignore, smoothing, dx);
-      });
-    });
-  });
-  // Products: every floating dtype; the kernels choose oneDNN, Eigen or loops by dtype themselves.
-  each(floating_types{}, [&]<class T>() {
-    register_kernel<Matmul>(b, dtype_of<T>, [](const Tensor& a, const Tensor& bb, const Tensor& bias,
-                                               const Tensor& out) { matmul_forward(Tag{}, a, bb, bias, out); });
-  });
+/// How backend Tag (cpu_t, reference_t) runs kernel K: CpuKernel<K, Tag>::run<T> for each element
+/// type T of CpuKernel<K, Tag>::types. run's parameters are K's signature (backend/kernels.hpp).
+template <class K, class Tag> struct CpuKernel;
+
+#define MOLM_CPU_KERNEL(K, TypeList, Params, ...)      \
+  template <class Tag> struct CpuKernel<K, Tag> {       \
+    using types = TypeList;                             \
+    template <class T> static void run Params { __VA_ARGS__; } \
+  }
+
+MOLM_CPU_KERNEL(Fill, all_types, (const Tensor& out, double v), elementwise::fill<Tag, T>(out, v));
+MOLM_CPU_KERNEL(Copy, all_types, (const Tensor& src, const Tensor& dst), elementwise::copy<Tag, T>(src, dst));
+MOLM_CPU_KERNEL(Unary, all_types, (UnaryOp op, const Tensor& x, const Tensor& y, double s),
+                elementwise::unary<Tag, T>(op, x, y, s));
+MOLM_CPU_KERNEL(UnaryBackward, floating_types,
+                (UnaryOp op, const Tensor& dy, const Tensor& saved, const Tensor& dx, double s),
+                elementwise::unary_backward<Tag, T>(op, dy, saved, dx, s));
+MOLM_CPU_KERNEL(Binary, all_types, (BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out),
+                elementwise::binary<Tag, T>(op, a, b, out));
+MOLM_CPU_KERNEL(Where, all_types, (const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out),
+                elementwise::where<Tag, T>(c, a, b, out));
+MOLM_CPU_KERNEL(MaskedFill, all_types,
+                (const Tensor& x, const Tensor& mask, bool when, double value, const Tensor& out),
+                elementwise::masked_fill<Tag, T>(x, mask, when, value, out));
+MOLM_CPU_KERNEL(Sum, summable_types, (const Tensor& x, const std::vector<bool>& r, double scale, const Tensor& out),
+                reduce::sum<Tag, T>(x, r, scale, out));
+MOLM_CPU_KERNEL(Max, all_types, (const Tensor& x, const std::vector<bool>& r, const Tensor& v, const Tensor& i),
+                reduce::max<Tag, T>(x, r, v, i));
+MOLM_CPU_KERNEL(MaxBackward, floating_types, (const Tensor& dy, const Tensor& i, int dim, const Tensor& dx),
+                reduce::max_backward<T>(dy, i, dim, dx));
+MOLM_CPU_KERNEL(Matmul, floating_types, (const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out),
+                (void)sizeof(T), matmul_forward(Tag{}, a, b, bias, out));  // one kernel; it picks oneDNN/Eigen by dtype
+MOLM_CPU_KERNEL(SoftmaxForward, floating_types, (const Tensor& x, const Tensor& m, const Tensor& y, bool log),
+                softmax_forward<T>(Tag{}, x, m, y, log));
+MOLM_CPU_KERNEL(SoftmaxBackward, floating_types, (const Tensor& y, const Tensor& dy, const Tensor& dx, bool log),
+                softmax_backward<T>(Tag{}, y, dy, dx, log));
+MOLM_CPU_KERNEL(LayerNormForward, floating_types,
+                (const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y, const Tensor& mean,
+                 const Tensor& rstd),
+                layer_norm_forward<T>(Tag{}, x, w, b, eps, y, mean, rstd));
+MOLM_CPU_KERNEL(LayerNormBackward, floating_types,
+                (const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                 const Tensor& dx, const Tensor& dw, const Tensor& db),
+                layer_norm_backward<T>(Tag{}, dy, x, w, mean, rstd, dx, dw, db));
+MOLM_CPU_KERNEL(RmsNormForward, floating_types,
+                (const Tensor& x, const Tensor& w, double eps, const Tensor& y, const Tensor& rstd),
+                rms_norm_forward<T>(Tag{}, x, w, eps, y, rstd));
+MOLM_CPU_KERNEL(RmsNormBackward, floating_types,
+                (const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd, const Tensor& dx,
+                 const Tensor& dw),
+                rms_norm_backward<T>(Tag{}, dy, x, w, rstd, dx, dw));
+MOLM_CPU_KERNEL(AttentionForward, floating_types,
+                (const AttentionProblem& p, const Tensor& out, const Tensor& scores, const Tensor& probs),
+                attention_forward<T>(Tag{}, p, out, scores, probs));
+MOLM_CPU_KERNEL(AttentionBackward, floating_types,
+                (const AttentionProblem& p, const Tensor& probs, const Tensor& dout, const Tensor& dscores,
+                 const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dlogits),
+                attention_backward<T>(Tag{}, p, probs, dout, dscores, dq, dk, dv, dlogits));
+MOLM_CPU_KERNEL(GaussianBasisForward, floating_types, (const GaussianBasisProblem& p, const Tensor& out),
+                visit_floating(p.means.dtype(), "gaussian_basis", [&](auto tp) {
+                  gaussian_basis_forward<T, typename decltype(tp)::type>(Tag{}, p, out);
+                }));
+MOLM_CPU_KERNEL(GaussianBasisBackward, floating_types,
+                (const GaussianBasisProblem& p, const Tensor& dout, const GaussianBasisGrads& g),
+                visit_floating(p.means.dtype(), "gaussian_basis", [&](auto tp) {
+                  gaussian_basis_backward<T, typename decltype(tp)::type>(Tag{}, p, dout, g);
+                }));
+MOLM_CPU_KERNEL(GatherForward, all_types, (const Tensor& x, int dim, const Tensor& index, const Tensor& out),
+                with_index(index, "gather", [&](auto it) {
+                  gather_forward<T, typename decltype(it)::type>(Tag{}, x, dim, index, out);
+                }));
+MOLM_CPU_KERNEL(GatherBackward, floating_types,
+                (const Tensor& dy, int dim, const Tensor& index, std::int64_t skip, const Tensor& acc),
+                with_index(index, "gather", [&](auto it) {
+                  gather_backward<T, typename decltype(it)::type, acc_t<T>>(Tag{}, dy, dim, index, skip, acc);
+                }));
+MOLM_CPU_KERNEL(Cat, all_types, (const std::vector<Tensor>& xs, int dim, const Tensor& out),
+                cat_forward<T>(Tag{}, xs, dim, out));
+MOLM_CPU_KERNEL(Dropout, floating_types,
+                (const Tensor& x, std::uint64_t seed, std::uint64_t offset, double keep, double scale,
+                 const Tensor& out),
+                dropout_forward<T>(Tag{}, x, seed, offset, keep, scale, out));
+MOLM_CPU_KERNEL(RotaryForward, floating_types, (const Tensor& x, const Tensor& c, const Tensor& s, const Tensor& out),
+                rotary_forward<T>(Tag{}, x, c, s, out));
+MOLM_CPU_KERNEL(RotaryBackward, floating_types,
+                (const Tensor& x, const Tensor& c, const Tensor& s, const Tensor& out),
+                rotary_backward<T>(Tag{}, x, c, s, out));
+MOLM_CPU_KERNEL(CrossEntropyForward, floating_types,
+                (const Tensor& logits, const Tensor& t, std::int64_t ignore, double smoothing, const Tensor& row_loss,
+                 const Tensor& lse),
+                with_index(t, "cross_entropy", [&](auto it) {
+                  cross_entropy_forward<T, typename decltype(it)::type>(Tag{}, logits, t, ignore, smoothing, row_loss,
+                                                                        lse);
+                }));
+MOLM_CPU_KERNEL(CrossEntropyBackward, floating_types,
+                (const Tensor& x, const Tensor& t, const Tensor& lse, const Tensor& dloss, double scale,
+                 std::int64_t ignore, double smoothing, const Tensor& dx),
+                with_index(t, "cross_entropy", [&](auto it) {
+                  cross_entropy_backward<T, typename decltype(it)::type>(Tag{}, x, t, lse, dloss, scale, ignore,
+                                                                         smoothing, dx);
+                }));
+#undef MOLM_CPU_KERNEL
+
+/// Backend b runs K with CpuKernel<K, Tag>, for each of its dtypes.
+template <class K, class Tag> void add(BackendId b) {
+  each(typename CpuKernel<K, Tag>::types{},
+       [&]<class T>() { register_kernel<K>(b, dtype_of<T>, &CpuKernel<K, Tag>::template run<T>); });
+}
+
+/// K on both CPU backends.
+template <class K> void add_cpu_and_reference() {
+  add<K, cpu_t>(kCpu);
+  add<K, reference_t>(kReference);
+}
+
+/// The kernels the tensor core itself calls (copies, fills, the gradient sums of autograd and
+/// expand): registered at start-up in every build.
+inline bool register_core_kernels() {
+  add_cpu_and_reference<Fill>();
+  add_cpu_and_reference<Copy>();
+  add_cpu_and_reference<Binary>();
+  add_cpu_and_reference<Sum>();
+  return true;
 }
 
 }  // namespace cpu_registration
@@ -183,15 +199,54 @@ inline
 #endif
 bool register_cpu_backends() {
   static const bool done = [] {
-    cpu_registration::register_all<cpu_t>(kCpu);
-    cpu_registration::register_all<reference_t>(kReference);
+    for_each_kernel([]<class K>() { cpu_registration::add_cpu_and_reference<K>(); });
     return true;
   }();
   return done;
 }
+
+#ifndef MOLM_COMPILED
+// Header-only: every other kernel registers its CPU and reference versions the first time an op
+// calls it (backend::lookup), so a program compiles only the kernels of the ops it uses.
+#define MOLM_LAZY_CPU_KERNEL(K)                                                           \
+  template <> struct LazyDefaults<K> {                                                    \
+    static void add() { cpu_registration::add_cpu_and_reference<K>(); }                  \
+  }
+MOLM_LAZY_CPU_KERNEL(Unary);
+MOLM_LAZY_CPU_KERNEL(UnaryBackward);
+MOLM_LAZY_CPU_KERNEL(Where);
+MOLM_LAZY_CPU_KERNEL(MaskedFill);
+MOLM_LAZY_CPU_KERNEL(Max);
+MOLM_LAZY_CPU_KERNEL(MaxBackward);
+MOLM_LAZY_CPU_KERNEL(Matmul);
+MOLM_LAZY_CPU_KERNEL(SoftmaxForward);
+MOLM_LAZY_CPU_KERNEL(SoftmaxBackward);
+MOLM_LAZY_CPU_KERNEL(LayerNormForward);
+MOLM_LAZY_CPU_KERNEL(LayerNormBackward);
+MOLM_LAZY_CPU_KERNEL(RmsNormForward);
+MOLM_LAZY_CPU_KERNEL(RmsNormBackward);
+MOLM_LAZY_CPU_KERNEL(AttentionForward);
+MOLM_LAZY_CPU_KERNEL(AttentionBackward);
+MOLM_LAZY_CPU_KERNEL(GaussianBasisForward);
+MOLM_LAZY_CPU_KERNEL(GaussianBasisBackward);
+MOLM_LAZY_CPU_KERNEL(GatherForward);
+MOLM_LAZY_CPU_KERNEL(GatherBackward);
+MOLM_LAZY_CPU_KERNEL(Cat);
+MOLM_LAZY_CPU_KERNEL(Dropout);
+MOLM_LAZY_CPU_KERNEL(RotaryForward);
+MOLM_LAZY_CPU_KERNEL(RotaryBackward);
+MOLM_LAZY_CPU_KERNEL(CrossEntropyForward);
+MOLM_LAZY_CPU_KERNEL(CrossEntropyBackward);
+#undef MOLM_LAZY_CPU_KERNEL
+#endif
 #endif
 
-/// Registers the CPU backends when the program starts (in every program that includes this header).
+/// Registers the CPU backends when the program starts: every kernel (MOLM_COMPILED, from the library),
+/// or the tensor core's, the others on first use (header-only).
+#ifdef MOLM_COMPILED
 inline const bool cpu_backends_registered = register_cpu_backends();
+#else
+inline const bool cpu_backends_registered = cpu_registration::register_core_kernels();
+#endif
 
 }  // namespace molm::backend
