@@ -114,24 +114,45 @@ void column_sums(const T* x, std::int64_t R, std::int64_t C, T* out, Finish fini
   });
 }
 
+/// Σ of one chunk in kLanes interleaved accumulators (lane j takes elements j, j+kLanes, …), the
+/// lanes then added in order. Independent chains: the compiler vectorises them without reordering
+/// any addition, so every instruction set gives the same bits.
+inline constexpr std::int64_t kSumLanes = 16;
+#define MOLM_CHUNK_SUM_BODY                                                                 \
+  const std::int64_t body = len - len % kSumLanes;                                          \
+  A lane[kSumLanes] = {};                                                                   \
+  for (std::int64_t i = 0; i < body; i += kSumLanes)                                        \
+    for (std::int64_t j = 0; j < kSumLanes; ++j) lane[j] += static_cast<A>(static_cast<acc_t<T>>(p[i + j])); \
+  A total = 0;                                                                              \
+  for (std::int64_t j = 0; j < kSumLanes; ++j) total += lane[j];                            \
+  for (std::int64_t i = body; i < len; ++i) total += static_cast<A>(static_cast<acc_t<T>>(p[i])); \
+  return total;
+
+template <class T, class A> A chunk_sum(const T* p, std::int64_t len) { MOLM_CHUNK_SUM_BODY }
+/// The same loop compiled for AVX-512 (8 floats widened to 8 doubles per instruction), chosen at
+/// run time where the CPU has it; the library itself stays baseline x86-64.
+__attribute__((target("avx512f"))) inline double chunk_sum_f32_avx512(const float* p, std::int64_t len) {
+  using T = float;
+  using A = double;
+  MOLM_CHUNK_SUM_BODY
+}
+#undef MOLM_CHUNK_SUM_BODY
+
 /// Σ of a contiguous run of n elements on every thread, deterministically: the run is cut into
-/// chunks of a fixed size (not a fixed count), each chunk is summed in kLanes interleaved
-/// accumulators (lane j takes elements j, j+kLanes, …; independent chains the compiler vectorises),
-/// and the chunk sums are added in chunk order. The result is the same for any thread count.
+/// chunks of a fixed size (not a fixed count), each summed by chunk_sum, and the chunk sums are added
+/// in chunk order. The result is the same for any thread count and any instruction set.
 template <class T, class A> A sum_contiguous(const T* x, std::int64_t n) {
-  constexpr std::int64_t kChunk = std::int64_t{1} << 16, kLanes = 16;
+  constexpr std::int64_t kChunk = std::int64_t{1} << 16;
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<A> partial(static_cast<std::size_t>(chunks));
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
   molm::detail::parallel_for(chunks, kChunk, [&](std::int64_t c) {
     const T* p = x + c * kChunk;
-    const std::int64_t len = std::min(kChunk, n - c * kChunk), body = len - len % kLanes;
-    A lane[kLanes] = {};
-    for (std::int64_t i = 0; i < body; i += kLanes)
-      for (std::int64_t j = 0; j < kLanes; ++j) lane[j] += static_cast<A>(static_cast<acc_t<T>>(p[i + j]));
-    A total = 0;
-    for (std::int64_t j = 0; j < kLanes; ++j) total += lane[j];
-    for (std::int64_t i = body; i < len; ++i) total += static_cast<A>(static_cast<acc_t<T>>(p[i]));
-    partial[static_cast<std::size_t>(c)] = total;
+    const std::int64_t len = std::min(kChunk, n - c * kChunk);
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<A, double>)
+      partial[static_cast<std::size_t>(c)] = avx512 ? chunk_sum_f32_avx512(p, len) : chunk_sum<T, A>(p, len);
+    else
+      partial[static_cast<std::size_t>(c)] = chunk_sum<T, A>(p, len);
   });
   A total = 0;
   for (A v : partial) total += v;
