@@ -22,8 +22,9 @@ namespace molm::backend {
 
 // ---- descriptions shared by the kernels of one op -----------------------------------------------
 
-/// Elementwise functions of one tensor (and a scalar `s` where named). Backward kernels get dy and
-/// the saved tensor: the output y for exp, sqrt, rsqrt, tanh, sigmoid; the input x otherwise.
+/// Elementwise functions of one tensor (and a scalar `s` where named). UnaryBackward exists for the
+/// functions from exp on (the ops compose the scalar ones' gradients) and gets dy and the saved
+/// tensor: the output y for exp, sqrt, rsqrt, tanh, sigmoid; the input x otherwise.
 enum class UnaryOp : std::uint8_t {
   neg, exp, log, sqrt, rsqrt, pow /* x^s */, tanh, sigmoid, relu, silu, gelu /* erf */, gelu_tanh,
   add_scalar /* x + s */, mul_scalar /* x·s */, rdiv_scalar /* s / x */

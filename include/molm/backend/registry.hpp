@@ -205,7 +205,7 @@ template <class K> std::string dtypes_of(BackendId b) {
 
 /// Header-only builds: backend/cpu/register.hpp specialises this for the kernels it registers on
 /// first use, so a program compiles only the kernels its ops call. Elsewhere it does nothing.
-template <class K> struct LazyDefaults {
+template <class K, class = void> struct LazyDefaults {
   static void add() {}
 };
 

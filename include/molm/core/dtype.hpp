@@ -155,6 +155,9 @@ constexpr std::string_view name(DType t) {
   return "?";
 }
 
+/// The DType of acc_t: f32 for the 16-bit floats, the dtype itself otherwise.
+constexpr DType acc_dtype(DType t) { return t == DType::bf16 || t == DType::f16 ? DType::f32 : t; }
+
 constexpr bool is_floating(DType t) {
   return t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16;
 }

@@ -106,13 +106,10 @@ inline AttentionResult scaled_dot_product_attention(const Tensor& q, const Tenso
   constexpr const char* op = "scaled_dot_product_attention";
   backend::AttentionProblem p = ops::detail::attention_problem(q, k, v, o);
   const bool needs_grad = autograd::any_requires_grad({&q, &k, &v, &o.bias});
-  const DType acc_dtype = visit_floating(q.dtype(), op, [](auto tag) {
-    return dtype_of<acc_t<typename decltype(tag)::type>>;
-  });
   AttentionResult r;
   r.output = Tensor::empty({p.B, p.H, p.Lq, p.Dv}, q.dtype());
   if (o.return_scores) r.scores = Tensor::empty({p.B, p.H, p.Lq, p.Lk}, q.dtype());
-  Tensor probs = needs_grad ? Tensor::empty({p.B, p.H, p.Lq, p.Lk}, acc_dtype) : Tensor();
+  Tensor probs = needs_grad ? Tensor::empty({p.B, p.H, p.Lq, p.Lk}, acc_dtype(q.dtype())) : Tensor();
   backend::call<backend::AttentionForward>(q.device(), q.dtype(), p, r.output, r.scores, probs);
   if (!needs_grad) return r;
 

@@ -21,10 +21,7 @@ inline Tensor binary_map(const Tensor& a, const Tensor& b, const char* name_, ba
   check_cpu(a, name_);
   check_cpu(b, name_);
   check_same_dtype(a, b, name_);
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name_);
-  Tensor out = Tensor::empty(shape, compare ? DType::boolean : a.dtype(), a.device());
-  backend::call<backend::Binary>(a.device(), a.dtype(), op, a, b, out);
-  return out;
+  return binary_kernel(op, a, b, compare ? DType::boolean : a.dtype(), name_);
 }
 
 /// Elementwise `op` of x with a scalar, result dtype = input dtype.

@@ -51,11 +51,9 @@ inline Tensor gather_values(const Tensor& x, int dim, const Tensor& index) {
 /// dx of shape `x_shape` (dy's dtype): dy scatter-added along `dim`; index == skip adds nothing.
 inline Tensor gather_grad(const Tensor& dy, int dim, const Tensor& index, std::int64_t skip, const Shape& x_shape) {
   MOLM_CHECK(is_floating(dy.dtype()), "gather", "expects a floating-point tensor, got {}", name(dy.dtype()));
-  // Sums accumulate in acc_t of dy's dtype: f32 for the 16-bit floats.
-  const DType acc_dtype = dy.dtype() == DType::bf16 || dy.dtype() == DType::f16 ? DType::f32 : dy.dtype();
-  Tensor acc = zeros(x_shape, acc_dtype);
+  Tensor acc = zeros(x_shape, acc_dtype(dy.dtype()));  // sums accumulate in acc_t of dy's dtype
   backend::call<backend::GatherBackward>(dy.device(), dy.dtype(), dy, dim, index, skip, acc);
-  return acc_dtype == dy.dtype() ? acc : convert(acc, dy.dtype());
+  return acc.dtype() == dy.dtype() ? acc : convert(acc, dy.dtype());
 }
 
 /// `index` (0-d or 1-d, n values) as a tensor of `shape` that varies only along `dim`: the

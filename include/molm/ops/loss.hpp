@@ -75,7 +75,7 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const C
     return ops::detail::count_valid_targets<typename decltype(tag)::type>(t, logits, targets, options.ignore_index);
   });
   const std::int64_t R = t.numel();
-  const DType stats = logits.dtype() == DType::f64 ? DType::f64 : DType::f32;  // acc_t of the logits' dtype
+  const DType stats = acc_dtype(logits.dtype());
   Tensor row_loss = Tensor::empty({R}, stats), lse = Tensor::empty({R}, stats);
   Tensor out;
   visit_floating(logits.dtype(), op, [&](auto tag) {

@@ -19,11 +19,18 @@ inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
              a.shape().str(), name(b.dtype()), b.shape().str());
 }
 
-/// A new tensor of `shape` and `dtype` on x's device, holding the unary map `op` of x (broadcast).
+/// A new dense tensor of x's shape and dtype holding the unary map `op` of x; no history, no checks.
 inline Tensor unary_kernel(backend::UnaryOp op, const Tensor& x, double s = 0.0) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend::call<backend::Unary>(x.device(), x.dtype(), op, x, y, s);
   return y;
+}
+
+/// A new dense tensor of `dtype` and the broadcast shape holding `op` of a and b; no history.
+inline Tensor binary_kernel(backend::BinaryOp op, const Tensor& a, const Tensor& b, DType dtype, const char* name_) {
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name_), dtype, a.device());
+  backend::call<backend::Binary>(a.device(), a.dtype(), op, a, b, out);
+  return out;
 }
 
 }  // namespace molm::ops::detail

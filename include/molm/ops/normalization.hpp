@@ -46,8 +46,6 @@ inline Shape row_stats_shape(const Tensor& x) {
   return s;
 }
 
-/// The dtype the row statistics are kept in: acc_t of x's dtype.
-inline DType stats_dtype(DType x) { return x == DType::f64 ? DType::f64 : DType::f32; }
 
 /// A buffer for a gradient of `shape`, or undefined when that gradient is not needed.
 inline Tensor grad_buffer(bool needed, const Shape& shape, DType dtype) {
@@ -63,7 +61,7 @@ inline Tensor layer_norm(const Tensor& x, const Tensor& weight = {}, const Tenso
   constexpr const char* op = "layer_norm";
   ops::detail::check_norm_args(x, weight, bias, eps, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  const DType sd = ops::detail::stats_dtype(x.dtype());
+  const DType sd = acc_dtype(x.dtype());
   Tensor mean = Tensor::empty(ops::detail::row_stats_shape(x), sd), rstd = Tensor::empty(mean.shape(), sd);
   backend::call<backend::LayerNormForward>(x.device(), x.dtype(), x, weight, bias, eps, y, mean, rstd);
   if (autograd::any_requires_grad({&x, &weight, &bias})) {
@@ -89,7 +87,7 @@ inline Tensor rms_norm(const Tensor& x, const Tensor& weight = {}, double eps = 
   constexpr const char* op = "rms_norm";
   ops::detail::check_norm_args(x, weight, Tensor(), eps, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor rstd = Tensor::empty(ops::detail::row_stats_shape(x), ops::detail::stats_dtype(x.dtype()));
+  Tensor rstd = Tensor::empty(ops::detail::row_stats_shape(x), acc_dtype(x.dtype()));
   backend::call<backend::RmsNormForward>(x.device(), x.dtype(), x, weight, eps, y, rstd);
   if (autograd::any_requires_grad({&x, &weight})) {
     autograd::SavedTensor sx(x, op), sw(weight, op), srstd(rstd, op);

@@ -54,13 +54,6 @@ inline Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale) {
   return out;
 }
 
-/// An elementwise kernel into a new tensor of a's shape and `dtype` (backward helpers: no history).
-inline Tensor binary_kernel(backend::BinaryOp op, const Tensor& a, const Tensor& b, DType dtype) {
-  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), "reduce"), dtype, a.device());
-  backend::call<backend::Binary>(a.device(), a.dtype(), op, a, b, out);
-  return out;
-}
-
 }  // namespace ops::detail
 
 /// Σ over `dims` (all when empty). dx = dy broadcast back.
@@ -85,10 +78,8 @@ inline Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims = {}, 
   if (autograd::any_requires_grad({&x})) {
     Shape in_shape = x.shape(), keep = p.keep_shape;
     autograd::record("mean", {x}, {out}, [in_shape, keep, inv](const std::vector<Tensor>& g) {
-      Tensor dx = Tensor::empty(in_shape, g[0].dtype(), g[0].device());
-      backend::call<backend::Unary>(dx.device(), dx.dtype(), backend::UnaryOp::mul_scalar, g[0].view(keep).expand(in_shape),
-                                    dx, inv);
-      return std::vector<Tensor>{dx};
+      return std::vector<Tensor>{
+          ops::detail::unary_kernel(backend::UnaryOp::mul_scalar, g[0].view(keep).expand(in_shape), inv)};
     });
   }
   return out;
@@ -97,15 +88,10 @@ inline Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims = {}, 
 /// Sum `g` down to `shape` (the reverse of broadcasting `shape` up to g's shape).
 inline Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  const int lead = g.dim() - shape.size();
-  MOLM_CHECK(lead >= 0, "sum_to", "cannot reduce shape {} to {}", g.shape().str(), shape.str());
+  const std::vector<bool> reduced = detail::sum_to_dims(g.shape(), shape);
   std::vector<std::int64_t> dims;
-  for (int i = 0; i < g.dim(); ++i) {
-    const int j = i - lead;
-    if (j < 0 || (shape[j] == 1 && g.shape()[i] != 1)) dims.push_back(i);
-    else
-      MOLM_CHECK(shape[j] == g.shape()[i], "sum_to", "cannot reduce shape {} to {}", g.shape().str(), shape.str());
-  }
+  for (int i = 0; i < g.dim(); ++i)
+    if (reduced[static_cast<std::size_t>(i)]) dims.push_back(i);
   if (dims.empty()) return g.reshape(shape);
   return sum(g, dims, true).reshape(shape);
 }
@@ -133,10 +119,10 @@ inline Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims = {}, 
       using backend::BinaryOp;
       const Tensor& xv = sx.get();
       const DType dt = xv.dtype();
-      Tensor hit = ops::detail::binary_kernel(BinaryOp::eq, xv, sy.get(), DType::boolean).to(dt);  // 1 at every maximum
+      Tensor hit = ops::detail::binary_kernel(BinaryOp::eq, xv, sy.get(), DType::boolean, "amax").to(dt);  // 1 at every maximum
       Tensor ties = sum_to(hit, keep_shape);  // how many maxima share each output
-      Tensor share = ops::detail::binary_kernel(BinaryOp::div, hit, ties, dt);
-      return std::vector<Tensor>{ops::detail::binary_kernel(BinaryOp::mul, share, g[0].view(keep_shape), dt)};
+      Tensor share = ops::detail::binary_kernel(BinaryOp::div, hit, ties, dt, "amax");
+      return std::vector<Tensor>{ops::detail::binary_kernel(BinaryOp::mul, share, g[0].view(keep_shape), dt, "amax")};
     });
   }
   return out;

@@ -246,16 +246,25 @@ inline Tensor convert(const Tensor& t, DType dt) {
 
 /// Σ of g down to `shape` (the reverse of broadcasting `shape` up to g's shape), no history:
 /// expand's backward, kept here so the tensor core needs no op.
+/// Which dims of `from` a sum down to `to` reduces (the reverse of broadcasting `to` up to `from`).
+inline std::vector<bool> sum_to_dims(const Shape& from, const Shape& to) {
+  const int lead = from.size() - to.size();
+  MOLM_CHECK(lead >= 0, "sum_to", "cannot reduce shape {} to {}", from.str(), to.str());
+  std::vector<bool> reduced(static_cast<std::size_t>(from.size()), false);
+  for (int i = 0; i < from.size(); ++i) {
+    const int j = i - lead;
+    reduced[static_cast<std::size_t>(i)] = j < 0 || (to[j] == 1 && from[i] != 1);
+    MOLM_CHECK(reduced[static_cast<std::size_t>(i)] || to[j] == from[i], "sum_to", "cannot reduce shape {} to {}",
+               from.str(), to.str());
+  }
+  return reduced;
+}
+
 inline Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  const int lead = g.dim() - shape.size();
-  std::vector<bool> reduced(static_cast<std::size_t>(g.dim()), false);
+  const std::vector<bool> reduced = sum_to_dims(g.shape(), shape);
   Shape keep;
-  for (int i = 0; i < g.dim(); ++i) {
-    const int j = i - lead;
-    reduced[static_cast<std::size_t>(i)] = j < 0 || (shape[j] == 1 && g.shape()[i] != 1);
-    keep.push_back(reduced[static_cast<std::size_t>(i)] ? 1 : g.shape()[i]);
-  }
+  for (int i = 0; i < g.dim(); ++i) keep.push_back(reduced[static_cast<std::size_t>(i)] ? 1 : g.shape()[i]);
   Tensor out = Tensor::empty(keep, g.dtype(), g.device());
   backend::call<backend::Sum>(g.device(), g.dtype(), g, reduced, 1.0, out);
   return out.view(shape);

@@ -34,41 +34,39 @@ template <class T> constexpr bool unary_defined(UnaryOp op) {
 template <class Tag, class T> void unary(UnaryOp op, const Tensor& x, const Tensor& y, double s) {
   using A = acc_t<T>;
   auto run = [&](auto f) { map_forward<T, T>(Tag{}, y, f, x); };
-  {
-    const A sa = static_cast<A>(s);
+  const A sa = static_cast<A>(s);
+  switch (op) {
+    case UnaryOp::neg: return run([](A v) { return -v; });
+    case UnaryOp::add_scalar: return run([sa](A v) { return v + sa; });
+    case UnaryOp::mul_scalar: return run([sa](A v) { return v * sa; });
+    case UnaryOp::rdiv_scalar: return run([sa](A v) { return sa / v; });
+    default: break;
+  }
+  if constexpr (is_floating_v<T>) {
+    // Contiguous float GELU on the optimised backend: the vectorised kernel (kernels/gelu.hpp).
+    if constexpr (std::is_same_v<Tag, cpu_t> && std::is_same_v<T, float>)
+      if (op == UnaryOp::gelu && x.is_contiguous() && y.is_contiguous() && x.shape() == y.shape())
+        return gelu_forward_f32(x.template data<float>(), y.template data<float>(), x.numel());
     switch (op) {
-      case UnaryOp::neg: return run([](A v) { return -v; });
-      case UnaryOp::add_scalar: return run([sa](A v) { return v + sa; });
-      case UnaryOp::mul_scalar: return run([sa](A v) { return v * sa; });
-      case UnaryOp::rdiv_scalar: return run([sa](A v) { return sa / v; });
+      case UnaryOp::exp: return run([](A v) { return std::exp(v); });
+      case UnaryOp::log: return run([](A v) { return std::log(v); });
+      case UnaryOp::sqrt: return run([](A v) { return std::sqrt(v); });
+      case UnaryOp::rsqrt: return run([](A v) { return A(1) / std::sqrt(v); });
+      case UnaryOp::pow: return run([sa](A v) { return std::pow(v, sa); });
+      case UnaryOp::tanh: return run([](A v) { return std::tanh(v); });
+      case UnaryOp::sigmoid: return run([](A v) { return sigmoid_of(v); });
+      case UnaryOp::relu: return run([](A v) { return v > A(0) ? v : A(0); });
+      case UnaryOp::silu: return run([](A v) { return v * sigmoid_of(v); });
+      case UnaryOp::gelu: return run([](A v) { return v * normal_cdf(v); });
+      case UnaryOp::gelu_tanh:
+        return run([](A v) {
+          const A k = A(0.79788456080286535588), c = A(0.044715);
+          return A(0.5) * v * (A(1) + std::tanh(k * (v + c * v * v * v)));
+        });
       default: break;
     }
-    if constexpr (is_floating_v<T>) {
-      // Contiguous float GELU on the optimised backend: the vectorised kernel (kernels/gelu.hpp).
-      if constexpr (std::is_same_v<Tag, cpu_t> && std::is_same_v<T, float>)
-        if (op == UnaryOp::gelu && x.is_contiguous() && y.is_contiguous() && x.shape() == y.shape())
-          return gelu_forward_f32(x.template data<float>(), y.template data<float>(), x.numel());
-      switch (op) {
-        case UnaryOp::exp: return run([](A v) { return std::exp(v); });
-        case UnaryOp::log: return run([](A v) { return std::log(v); });
-        case UnaryOp::sqrt: return run([](A v) { return std::sqrt(v); });
-        case UnaryOp::rsqrt: return run([](A v) { return A(1) / std::sqrt(v); });
-        case UnaryOp::pow: return run([sa](A v) { return std::pow(v, sa); });
-        case UnaryOp::tanh: return run([](A v) { return std::tanh(v); });
-        case UnaryOp::sigmoid: return run([](A v) { return sigmoid_of(v); });
-        case UnaryOp::relu: return run([](A v) { return v > A(0) ? v : A(0); });
-        case UnaryOp::silu: return run([](A v) { return v * sigmoid_of(v); });
-        case UnaryOp::gelu: return run([](A v) { return v * normal_cdf(v); });
-        case UnaryOp::gelu_tanh:
-          return run([](A v) {
-            const A k = A(0.79788456080286535588), c = A(0.044715);
-            return A(0.5) * v * (A(1) + std::tanh(k * (v + c * v * v * v)));
-          });
-        default: break;
-      }
-    }
-    unsupported("unary", static_cast<int>(op), dtype_of<T>);
   }
+  unsupported("unary", static_cast<int>(op), dtype_of<T>);
 }
 
 template <class Tag, class T>
@@ -85,10 +83,6 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& saved, const Ten
                                  dx.numel());
     const A sa = static_cast<A>(s);
     switch (op) {
-      case UnaryOp::neg: return run([](A g, A) { return -g; });
-      case UnaryOp::add_scalar: return run([](A g, A) { return g; });
-      case UnaryOp::mul_scalar: return run([sa](A g, A) { return g * sa; });
-      case UnaryOp::rdiv_scalar: return run([sa](A g, A v) { return -g * sa / (v * v); });
       case UnaryOp::exp: return run([](A g, A y) { return g * y; });
       case UnaryOp::log: return run([](A g, A v) { return g / v; });
       case UnaryOp::sqrt: return run([](A g, A y) { return g / (y + y); });
@@ -111,6 +105,7 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& saved, const Ten
           const A du = k * (A(1) + A(3) * c * v * v);
           return g * (A(0.5) * (A(1) + t) + A(0.5) * v * (A(1) - t * t) * du);
         });
+      default: break;  // the scalar ops: their ops compose the gradient from other ops
     }
     unsupported("unary_backward", static_cast<int>(op), dtype_of<T>);
   }

@@ -184,11 +184,12 @@ template <class K> void add_cpu_and_reference() {
 
 /// The kernels the tensor core itself calls (copies, fills, the gradient sums of autograd and
 /// expand): registered at start-up in every build.
+using CoreKernels = std::tuple<Fill, Copy, Binary, Sum>;
+template <class K> inline constexpr bool is_core_kernel =
+    []<class... C>(std::tuple<C...>*) { return (std::is_same_v<K, C> || ...); }(static_cast<CoreKernels*>(nullptr));
+
 inline bool register_core_kernels() {
-  add_cpu_and_reference<Fill>();
-  add_cpu_and_reference<Copy>();
-  add_cpu_and_reference<Binary>();
-  add_cpu_and_reference<Sum>();
+  []<class... C>(std::tuple<C...>*) { (add_cpu_and_reference<C>(), ...); }(static_cast<CoreKernels*>(nullptr));
   return true;
 }
 
@@ -206,46 +207,17 @@ bool register_cpu_backends() {
 }
 
 #ifndef MOLM_COMPILED
-// Header-only: every other kernel registers its CPU and reference versions the first time an op
-// calls it (backend::lookup), so a program compiles only the kernels of the ops it uses.
-#define MOLM_LAZY_CPU_KERNEL(K)                                                           \
-  template <> struct LazyDefaults<K> {                                                    \
-    static void add() { cpu_registration::add_cpu_and_reference<K>(); }                  \
-  }
-MOLM_LAZY_CPU_KERNEL(Unary);
-MOLM_LAZY_CPU_KERNEL(UnaryBackward);
-MOLM_LAZY_CPU_KERNEL(Where);
-MOLM_LAZY_CPU_KERNEL(MaskedFill);
-MOLM_LAZY_CPU_KERNEL(Max);
-MOLM_LAZY_CPU_KERNEL(MaxBackward);
-MOLM_LAZY_CPU_KERNEL(Matmul);
-MOLM_LAZY_CPU_KERNEL(SoftmaxForward);
-MOLM_LAZY_CPU_KERNEL(SoftmaxBackward);
-MOLM_LAZY_CPU_KERNEL(LayerNormForward);
-MOLM_LAZY_CPU_KERNEL(LayerNormBackward);
-MOLM_LAZY_CPU_KERNEL(RmsNormForward);
-MOLM_LAZY_CPU_KERNEL(RmsNormBackward);
-MOLM_LAZY_CPU_KERNEL(AttentionForward);
-MOLM_LAZY_CPU_KERNEL(AttentionBackward);
-MOLM_LAZY_CPU_KERNEL(GaussianBasisForward);
-MOLM_LAZY_CPU_KERNEL(GaussianBasisBackward);
-MOLM_LAZY_CPU_KERNEL(GatherForward);
-MOLM_LAZY_CPU_KERNEL(GatherBackward);
-MOLM_LAZY_CPU_KERNEL(Cat);
-MOLM_LAZY_CPU_KERNEL(Dropout);
-MOLM_LAZY_CPU_KERNEL(RotaryForward);
-MOLM_LAZY_CPU_KERNEL(RotaryBackward);
-MOLM_LAZY_CPU_KERNEL(CrossEntropyForward);
-MOLM_LAZY_CPU_KERNEL(CrossEntropyBackward);
-#undef MOLM_LAZY_CPU_KERNEL
+// Header-only: every kernel but the tensor core's registers its CPU and reference versions the first
+// time an op calls it (backend::lookup), so a program compiles only the kernels of the ops it uses.
+template <class K> struct LazyDefaults<K, std::enable_if_t<!cpu_registration::is_core_kernel<K>>> {
+  static void add() { cpu_registration::add_cpu_and_reference<K>(); }
+};
 #endif
 #endif
 
-/// Registers the CPU backends when the program starts: every kernel (MOLM_COMPILED, from the library),
-/// or the tensor core's, the others on first use (header-only).
-#ifdef MOLM_COMPILED
-inline const bool cpu_backends_registered = register_cpu_backends();
-#else
+/// Header-only: registers the tensor core's kernels when the program starts (the others register on
+/// first use). With MOLM_COMPILED, registry.hpp's initialiser registers every kernel from the library.
+#ifndef MOLM_COMPILED
 inline const bool cpu_backends_registered = cpu_registration::register_core_kernels();
 #endif
 
