@@ -1,14 +1,16 @@
-# Installation: headers, the exported CMake package (molm::molm, molm::chem), molm.pc, the molm
-# command line and the plugins.
+# Installation: headers, the exported CMake package (molm::molm, molm::chem, molm::text,
+# molm::compiled), molm.pc, the molm command line and the plugins.
 #
 #   <prefix>/include/molm/...                      headers
+#   <prefix>/<libdir>/libmolm_compiled.a           the kernels compiled once (with MOLM_COMPILED)
 #   <prefix>/share/cmake/molm/                     molmConfig.cmake, molmTargets.cmake, FindRDKit.cmake
 #   <prefix>/share/pkgconfig/molm.pc               for pkg-config users (molm::molm only)
 #   <prefix>/bin/molm                              the command line (when examples are built)
 #   <prefix>/<libdir>/molm/plugins/                plugins (targets listed in the MOLM_PLUGINS property)
 #
-# The package is architecture independent (header-only; the CLI and plugins are not part of it), so
-# it lives under share/ like Eigen's and nlohmann_json's.
+# The headers are architecture independent, so the package lives under share/ like Eigen's and
+# nlohmann_json's; molm::compiled, when built, is an optional static library for this architecture
+# (its targets file is only loaded when the library is there).
 include(CMakePackageConfigHelpers)
 
 set(MOLM_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/cmake/molm" CACHE STRING "Where molmConfig.cmake is installed")
@@ -37,6 +39,15 @@ if(TARGET molm_text)
   set(MOLM_HAS_TEXT ON)
   install(TARGETS molm_text EXPORT molmTextTargets)
   install(EXPORT molmTextTargets NAMESPACE molm:: DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
+endif()
+
+# molm::compiled: the CPU kernels compiled once, for projects with many files (MOLM_COMPILED=ON).
+set(MOLM_HAS_COMPILED OFF)
+if(TARGET molm_compiled)
+  set(MOLM_HAS_COMPILED ON)
+  install(TARGETS molm_compiled EXPORT molmCompiledTargets ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+          COMPONENT molm_headers)
+  install(EXPORT molmCompiledTargets NAMESPACE molm:: DESTINATION "${MOLM_INSTALL_CMAKEDIR}" COMPONENT molm_headers)
 endif()
 
 # ---- molmConfig.cmake + version ------------------------------------------------------------------

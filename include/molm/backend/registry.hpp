@@ -11,8 +11,8 @@
 //
 // Which backend runs a call: the one serving the device of the tensor the op dispatches on. For CPU
 // tensors a thread may route calls to another CPU-memory backend for a scope (BackendGuard): tests
-// compare the optimised kernels with the plain-loop `reference` backend this way (ReferenceGuard),
-// and a test backend that counts calls sits in the same place.
+// compare the optimised kernels with the plain-loop `reference` backend this way (ReferenceGuard, in
+// backend/cpu/register.hpp), and a test backend that counts calls sits in the same place.
 //
 // A kernel a backend lacks is an error naming the op, the dtype and the backend, never a silent
 // wrong result. The one documented fallback: a backend may name another backend on the same device
@@ -181,15 +181,6 @@ class BackendGuard {
   BackendId prev_;
 };
 
-/// RAII: ops called on this thread use the plain-loop reference kernels (`on` = false: the optimised ones).
-class ReferenceGuard {
- public:
-  explicit ReferenceGuard(bool on = true) : guard_(on ? kReference : kCpu) {}
-
- private:
-  BackendGuard guard_;
-};
-
 /// True while calls on CPU tensors run on the reference backend on this thread.
 inline bool use_reference() { return current(kCPU) == kReference; }
 
@@ -221,9 +212,12 @@ template <class K> typename K::Fn* lookup(Device device, DType dtype) {
   const BackendInfo& info = registry().info(first);
   MOLM_THROW(K::name, "backend '{}' (device {}) has no {} kernel for dtype {} (it has: {}){}", info.name, device.str(),
              K::name, name(dtype), dtypes_of<K>(first),
-             first <= kReference && dtypes_of<K>(first) == "none"
-                 ? "; the CPU backend is not registered: include <molm/molm.hpp> (or <molm/backend/cpu.hpp>), or "
-                   "link molm::compiled"
+             first == kCpu && dtypes_of<K>(first) == "none"
+                 ? "; the CPU backend is not registered: include <molm/molm.hpp> (or "
+                   "<molm/backend/cpu/register.hpp>), or link molm::compiled"
+             : first == kReference && dtypes_of<K>(first) == "none"
+                 ? "; header-only builds register the reference kernels when a backend::ReferenceGuard is first "
+                   "made: route to the reference backend with it"
                  : "");
 }
 

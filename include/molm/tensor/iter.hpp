@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
+#include <type_traits>
 
 namespace molm::detail {
 
@@ -52,10 +54,26 @@ template <int K> LoopGeometry<K> coalesce(const LoopGeometry<K>& in) {
   return g;
 }
 
+/// The callback of a run walk behind a plain function pointer: the walk (for_each_run_erased and
+/// its OpenMP split) is compiled once per operand count K, not once per kernel and dtype, which keeps
+/// the code every elementwise kernel instantiates to its own inner loops. One indirect call per run.
+template <int K> struct RunVisitor {
+  using Offsets = std::array<std::int64_t, K>;
+  void (*call)(void* f, const Offsets& off, std::int64_t n, const Offsets& s);
+  void* f;
+
+  template <class F> static RunVisitor of(F& f) {
+    using Fn = std::remove_reference_t<F>;
+    return {[](void* p, const Offsets& off, std::int64_t n, const Offsets& s) { (*static_cast<Fn*>(p))(off, n, s); },
+            const_cast<void*>(static_cast<const void*>(std::addressof(f)))};
+  }
+  void operator()(const Offsets& off, std::int64_t n, const Offsets& s) const { call(f, off, n, s); }
+};
+
 /// Visit the linear index range [begin, end) of `g` as runs along the innermost dimension:
 /// f(const std::array<int64_t,K>& offsets, int64_t run, const std::array<int64_t,K>& inner_strides).
-template <int K, class F>
-void for_each_run(const LoopGeometry<K>& g, std::int64_t begin, std::int64_t end, F&& f) {
+template <int K>
+void for_each_run_erased(const LoopGeometry<K>& g, std::int64_t begin, std::int64_t end, RunVisitor<K> f) {
   std::array<std::int64_t, K> off{}, inner{};
   const int nd = g.shape.size();
   if (begin >= end) return;
@@ -79,7 +97,6 @@ void for_each_run(const LoopGeometry<K>& g, std::int64_t begin, std::int64_t end
     pos += run;
     idx[nd - 1] += run;
     for (int k = 0; k < K; ++k) off[k] += run * inner[k];
-    // carry into outer dimensions
     for (int d = nd - 1; d > 0 && idx[d] == g.shape[d]; --d) {
       for (int k = 0; k < K; ++k) off[k] -= g.shape[d] * g.strides[k][d] - g.strides[k][d - 1];
       idx[d] = 0;
@@ -88,21 +105,31 @@ void for_each_run(const LoopGeometry<K>& g, std::int64_t begin, std::int64_t end
   }
 }
 
-/// for_each_run over the whole space, split across OpenMP threads when it is large enough.
+/// for_each_run_erased with any callable (it must outlive the call).
 template <int K, class F>
-void parallel_for_each_run(const LoopGeometry<K>& g, F&& f, std::int64_t grain = 32768) {
+void for_each_run(const LoopGeometry<K>& g, std::int64_t begin, std::int64_t end, F&& f) {
+  for_each_run_erased<K>(g, begin, end, RunVisitor<K>::of(f));
+}
+
+/// for_each_run over the whole space, split across OpenMP threads when it is large enough.
+template <int K> void parallel_for_each_run_erased(const LoopGeometry<K>& g, RunVisitor<K> f, std::int64_t grain) {
   const std::int64_t n = g.shape.numel();
   const int threads = static_cast<int>(std::min<std::int64_t>(num_threads(), std::max<std::int64_t>(1, n / grain)));
   if (threads <= 1) {
-    for_each_run<K>(g, 0, n, f);
+    for_each_run_erased<K>(g, 0, n, f);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const std::int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    for_each_run<K>(g, b, e, f);
+    for_each_run_erased<K>(g, b, e, f);
   }
+}
+
+template <int K, class F>
+void parallel_for_each_run(const LoopGeometry<K>& g, F&& f, std::int64_t grain = 32768) {
+  parallel_for_each_run_erased<K>(g, RunVisitor<K>::of(f), grain);
 }
 
 /// Run `body(i)` for i in [0, n), in parallel when n * cost_per_item is large.

@@ -2,12 +2,14 @@
 // kernels/, onednn/) and `reference` (plain single-threaded loops; backend/cpu/reference/), each for
 // every dtype it supports. This is the only file that instantiates the kernel templates.
 //
-// Header-only use (the default): every op header includes this file (through ops/map.hpp). The
-// kernels the tensor core needs register when the program starts; every other kernel registers the
-// first time an op calls it (LazyDefaults, backend/registry.hpp), so a program compiles the code of
-// the kernels it uses only. Compiled use (MOLM_COMPILED, CMake target molm::compiled): the library compiles
-// this file once and consumers see only the declaration of register_cpu_backends(), so a file that
-// includes <molm/molm.hpp> no longer compiles any kernel.
+// Header-only use (the default): every op header includes this file (through ops/map.hpp), and a
+// program compiles the kernels it can reach only. The `cpu` versions of the kernels the tensor core
+// calls register when the program starts; every other `cpu` kernel registers the first time an op
+// calls it (LazyDefaults, backend/registry.hpp); the `reference` backend, which only tests use,
+// registers all its kernels when the first ReferenceGuard is made. Compiled use (MOLM_COMPILED, CMake
+// target molm::compiled): the library compiles this file once and registers everything at start-up;
+// consumers see only the declaration of register_cpu_backends(), so a file that includes
+// <molm/molm.hpp> compiles no kernel.
 #pragma once
 
 #include "molm/backend/kernels.hpp"
@@ -46,11 +48,12 @@
 
 namespace molm::backend {
 
-/// Fill the kernel tables of the `cpu` and `reference` backends. Idempotent; returns true.
+/// Fill the kernel tables of the `cpu` and `reference` backends with every kernel. Idempotent;
+/// returns true. Header-only, it is a template so that only a program calling it compiles them all.
 #ifdef MOLM_COMPILED
 bool register_cpu_backends();  // defined in the compiled library
 #else
-inline bool register_cpu_backends();
+template <class = void> bool register_cpu_backends();
 #endif
 
 #if MOLM_CPU_KERNELS_VISIBLE
@@ -183,20 +186,20 @@ template <class K> void add_cpu_and_reference() {
 }
 
 /// The kernels the tensor core itself calls (copies, fills, the gradient sums of autograd and
-/// expand): registered at start-up in every build.
+/// expand): their `cpu` versions register at start-up in every build.
 using CoreKernels = std::tuple<Fill, Copy, Binary, Sum>;
 template <class K> inline constexpr bool is_core_kernel =
     []<class... C>(std::tuple<C...>*) { return (std::is_same_v<K, C> || ...); }(static_cast<CoreKernels*>(nullptr));
 
 inline bool register_core_kernels() {
-  []<class... C>(std::tuple<C...>*) { (add_cpu_and_reference<C>(), ...); }(static_cast<CoreKernels*>(nullptr));
+  []<class... C>(std::tuple<C...>*) { (add<C, cpu_t>(kCpu), ...); }(static_cast<CoreKernels*>(nullptr));
   return true;
 }
 
 }  // namespace cpu_registration
 
 #ifndef MOLM_COMPILED
-inline
+template <class>
 #endif
 bool register_cpu_backends() {
   static const bool done = [] {
@@ -207,16 +210,30 @@ bool register_cpu_backends() {
 }
 
 #ifndef MOLM_COMPILED
-// Header-only: every kernel but the tensor core's registers its CPU and reference versions the first
-// time an op calls it (backend::lookup), so a program compiles only the kernels of the ops it uses.
+// Header-only: every kernel but the tensor core's registers its `cpu` version the first time an op
+// calls it (backend::lookup), so a program compiles only the kernels of the ops it uses.
 template <class K> struct LazyDefaults<K, std::enable_if_t<!cpu_registration::is_core_kernel<K>>> {
-  static void add() { cpu_registration::add_cpu_and_reference<K>(); }
+  static void add() { cpu_registration::add<K, cpu_t>(kCpu); }
 };
 #endif
 #endif
 
-/// Header-only: registers the tensor core's kernels when the program starts (the others register on
-/// first use). With MOLM_COMPILED, registry.hpp's initialiser registers every kernel from the library.
+/// RAII: ops called on this thread use the plain-loop `reference` kernels (`on` = false: the
+/// optimised ones) — how tests check every optimised kernel. Header-only, the first guard made
+/// registers the reference backend's kernels (the constructor is a template, so only a program that
+/// makes a guard compiles them).
+class ReferenceGuard {
+ public:
+  template <class = void>
+  explicit ReferenceGuard(bool on = true) : guard_((register_cpu_backends(), on ? kReference : kCpu)) {}
+
+ private:
+  BackendGuard guard_;
+};
+
+/// Header-only: registers the `cpu` versions of the tensor core's kernels when the program starts
+/// (the others register on first use). With MOLM_COMPILED, registry.hpp's initialiser registers every
+/// kernel from the library.
 #ifndef MOLM_COMPILED
 inline const bool cpu_backends_registered = cpu_registration::register_core_kernels();
 #endif

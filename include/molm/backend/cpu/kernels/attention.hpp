@@ -9,7 +9,7 @@
 #include "molm/backend/cpu/kernels/softmax_row.hpp"
 #include "molm/backend/cpu/reference/attention.hpp"
 
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <type_traits>
 

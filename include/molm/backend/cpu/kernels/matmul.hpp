@@ -9,7 +9,7 @@
 #include "molm/backend/cpu/onednn/matmul.hpp"
 #include "molm/tensor/iter.hpp"
 
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 namespace molm::backend {
 
