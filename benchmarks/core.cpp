@@ -1,10 +1,15 @@
-// bench_core: the tensor core's building blocks. For now: a whole-tensor sum of 64 MiB of f32 (and
-// mean), molm's sum (all threads, fixed chunking, double accumulators: backend/cpu/reduce.hpp) beside
-// torch.sum on the same data size and threads (peers/core_torch.py), in GB/s read.
+// bench_core: the tensor core's building blocks, each beside PyTorch on the same data and threads
+// (peers/core_torch.py).
 //
-// limit: a read-bandwidth probe measured in the same run — every thread streams its share of the
-// same buffer and adds it up as 32-bit integers (exact, so the compiler vectorises it freely): no
-// sum can read the bytes faster.
+// sum, mean: a whole-tensor sum of 64 MiB of f32 (all threads, fixed chunking: backend/cpu/reduce.hpp),
+// in GB/s read. limit: a read-bandwidth probe measured in the same run — every thread streams its
+// share of the same buffer and adds it up as 32-bit integers (exact, so the compiler vectorises it
+// freely): no sum can read the bytes faster.
+//
+// eager_chain: what one small op costs beyond its arithmetic (allocation, dispatch, autograd
+// bookkeeping): a chain of 1,000 elementwise ops, y = y * a + b 500 times on 64-element f32 vectors,
+// without autograd ("no_grad") and recording the graph ("grad", y requires grad; no backward), in
+// thousands of ops per second (500 kop/s = 2 µs per op). No limit.
 #include "support/bench.hpp"
 
 #include <molm/molm.hpp>
@@ -71,4 +76,27 @@ int main(int argc, char** argv) {
   (void)sink;
   bench::emit({"sum", shape, "f32", threads, gb / t[0], peers.get("sum", shape, "f32"), "torch.sum", "GB/s", limit});
   bench::emit({"mean", shape, "f32", threads, gb / t[1], peers.get("mean", shape, "f32"), "torch.mean", "GB/s", limit});
+
+  constexpr int kChainOps = 1000;
+  const Tensor a = randn({64}, gen), b = randn({64}, gen), y0 = randn({64}, gen) * 0.01;
+  const Tensor y0_grad = y0.detach().set_requires_grad();
+  auto chain = [&](const Tensor& start) {
+    Tensor y = start;
+    for (int i = 0; i < kChainOps / 2; ++i) y = y * a + b;
+    sink = y.data<float>()[0];
+  };
+  bench::Budget chain_budget;
+  chain_budget.min_time_s = 1.0;
+  const auto tc = bench::median_times(
+      {[&] {
+         no_grad guard;
+         chain(y0);
+       },
+       [&] { chain(y0_grad); }},
+      chain_budget);
+  for (int i = 0; i < 2; ++i) {
+    const std::string variant = i == 0 ? "no_grad" : "grad";
+    bench::emit({"eager_chain", "1000x64:" + variant, "f32", threads, kChainOps / tc[i] / 1e3,
+                 peers.get("eager_chain", "1000x64:" + variant, "f32"), "torch eager", "kop/s", std::nullopt});
+  }
 }

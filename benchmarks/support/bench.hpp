@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 #include <nlohmann/json.hpp>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace molm::bench {
@@ -231,10 +233,46 @@ inline double fma_peak_f32(int threads) {
   return peak;
 }
 
-/// Peak bf16 dot-product throughput (vdpbf16ps) in GFLOP/s; the f32 FMA peak where the CPU lacks it.
+/// GFLOP/s of oneDNN's own bf16 matmul (bf16 × bf16 → f32, weights in the layout oneDNN prefers) at
+/// n×n×n on `threads` threads: the fastest bf16 path the CPU has (AMX tiles where it has them),
+/// which a vector-instruction loop does not see. Best of a few runs after a warm-up.
+inline double onednn_bf16_gemm_rate(int threads, int n = 2048) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  const dnnl::memory::dims dims{n, n};
+  const dnnl::memory::desc a_md(dims, dt::bf16, tag::ab), b_plain(dims, dt::bf16, tag::ab),
+      b_any(dims, dt::bf16, tag::any), c_md(dims, dt::f32, tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), eng);
+  dnnl::memory a(a_md, eng), b_user(b_plain, eng), b(pd.weights_desc(), eng), c(c_md, eng);
+  for (dnnl::memory* m : {&a, &b_user}) {  // small values: no denormals, no overflow
+    auto* p = static_cast<std::uint16_t*>(m->get_data_handle());
+    for (std::int64_t i = 0; i < std::int64_t{n} * n; ++i) p[i] = 0x3c00 + static_cast<std::uint16_t>(i % 64);
+  }
+  dnnl::reorder(b_user, b).execute(stream, b_user, b);
+  const dnnl::matmul mm(pd);
+  const std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  double best = 0;
+  for (int rep = 0; rep < 6; ++rep) {
+    const double t0 = now_s();
+    mm.execute(stream, args);
+    stream.wait();
+    if (rep > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / (now_s() - t0) * 1e-9);
+  }
+  omp_set_num_threads(saved_threads);
+  return best;
+}
+
+/// The bf16 GEMM limit in GFLOP/s: the faster of the vdpbf16ps peak (the f32 FMA peak where the CPU
+/// lacks avx512bf16) and oneDNN's own bf16 matmul at a large square shape (AMX, where present).
 inline double fma_peak_bf16(int threads, double f32_peak) {
-  if (!__builtin_cpu_supports("avx512bf16")) return f32_peak;
-  return detail::parallel_rate(threads, detail::kChains512 * 32 * 2.0, detail::dpbf16_loop);
+  const double vector_peak = __builtin_cpu_supports("avx512bf16")
+                                 ? detail::parallel_rate(threads, detail::kChains512 * 32 * 2.0, detail::dpbf16_loop)
+                                 : f32_peak;
+  return std::max(vector_peak, onednn_bf16_gemm_rate(threads));
 }
 
 }  // namespace molm::bench

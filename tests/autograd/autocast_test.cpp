@@ -104,3 +104,70 @@ TEST_CASE("autocast: an AdamW step on f32 master weights trains under autocast",
   CHECK(layer.weight.dtype() == DType::f32);
   CHECK(loss_now().item<float>() < 0.7 * first);
 }
+
+TEST_CASE("autocast: a weight is cast once per scope, and a changed weight is never served stale", "[autocast]") {
+  Generator gen(4);
+  nn::Linear layer(32, 8, gen);
+  const Tensor x = testing::random({5, 32}, 11, DType::f32);
+  // What the layer must give for its current weight: the product of the bf16-rounded operands.
+  auto expected = [&] {
+    return linear(bf16_values(x), bf16_values(layer.weight), layer.bias.detach().to(DType::f64));
+  };
+  const autograd::AutocastCacheStats before = autograd::autocast_cache_stats();  // counts since thread start
+  {
+    autocast guard;
+    const Tensor y1 = layer.forward(x), y2 = layer.forward(x);
+    CHECK(autograd::autocast_cache_stats().casts - before.casts == 1);  // the weight; the bias is added in f32
+    CHECK(autograd::autocast_cache_stats().hits - before.hits == 1);
+    testing::require_close(y2, y1, 0.0, 0.0);
+
+    // copy_ (what load_state_dict does) inside the same scope: the next forward sees the new weight.
+    {
+      no_grad g;
+      layer.weight.copy_(testing::random({8, 32}, 12, DType::f32));
+    }
+    testing::require_close(layer.forward(x), expected(), 1e-5, 1e-5);
+    CHECK(autograd::autocast_cache_stats().casts - before.casts == 2);
+
+    // load_state_dict.
+    nn::StateDict sd;
+    sd.insert("weight", testing::random({8, 32}, 13, DType::f32));
+    sd.insert("bias", layer.bias.detach().clone());
+    layer.load_state_dict(sd);
+    testing::require_close(layer.forward(x), expected(), 1e-5, 1e-5);
+
+    // An optimizer step.
+    optim::SGD opt(layer.parameters(), {0.5});
+    sum(layer.forward(x)).backward();
+    opt.step();
+    testing::require_close(layer.forward(x), expected(), 1e-5, 1e-5);
+    CHECK(autograd::autocast_cache_stats().entries == 1);
+  }
+  CHECK(autograd::autocast_cache_stats().entries == 0);  // the outermost guard's end empties it
+}
+
+TEST_CASE("autocast: cached weights keep their gradients across passes and grad modes", "[autocast]") {
+  const Tensor w = testing::random({8, 32}, 14, DType::f32).set_requires_grad();
+  const Tensor x = testing::random({5, 32}, 15, DType::f32);
+  Tensor one_pass;
+  {
+    autocast guard;
+    sum(linear(x, w)).backward();
+    one_pass = w.grad().clone();
+  }
+  w.grad().fill_(0.0);
+  {
+    autocast guard;
+    {
+      no_grad g;  // a copy made without history must not be reused to record one
+      (void)linear(x, w);
+    }
+    const autograd::AutocastCacheStats before = autograd::autocast_cache_stats();
+    const Tensor y1 = linear(x, w), y2 = linear(x, w);  // one cast serves both
+    CHECK(autograd::autocast_cache_stats().hits - before.hits == 1);
+    sum(add(y1, y2)).backward();
+    sum(linear(x, w)).backward();  // a second pass: the cast is made again (the first one's node is freed)
+    sum(linear(x, w)).backward();
+  }
+  testing::require_close(w.grad(), mul(one_pass, 4.0), 1e-6, 1e-6);
+}

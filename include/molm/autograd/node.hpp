@@ -63,6 +63,8 @@ class Node {
   virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
   /// Drop saved tensors once backward has run (unless the graph is retained).
   virtual void release_saved() {}
+  /// True once release_saved() has run: a second backward through this node would fail.
+  virtual bool saved_released() const { return false; }
 
   const std::string& name() const { return name_; }
   std::vector<Edge>& next_edges() { return next_; }
@@ -133,6 +135,7 @@ template <class F> class FunctionNode final : public Node {
     return (*fn_)(grads);
   }
   void release_saved() override { fn_.reset(); }
+  bool saved_released() const override { return !fn_.has_value(); }
 
  private:
   std::optional<F> fn_;

@@ -153,7 +153,9 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
     ops::detail::check_same_dtype(bias, weight, "linear");
   }
   if (ops::detail::autocast_bf16(x, weight)) {  // bf16 GEMM, f32 result; the bias is added in f32
-    const Tensor y = matmul(x.to(DType::bf16), weight.to(DType::bf16).transpose(0, 1), DType::f32);
+    // The weight's bf16 copy comes from the scope's cache while the weight is unchanged (autocast.hpp).
+    const Tensor w16 = autograd::autocast_weight(weight, DType::bf16, [&] { return weight.to(DType::bf16); });
+    const Tensor y = matmul(x.to(DType::bf16), w16.transpose(0, 1), DType::f32);
     return bias.defined() ? add(y, bias) : y;
   }
   Shape out_shape = x.shape();
