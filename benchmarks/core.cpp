@@ -10,12 +10,22 @@
 // bookkeeping): a chain of 1,000 elementwise ops, y = y * a + b 500 times on 64-element f32 vectors,
 // without autograd ("no_grad") and recording the graph ("grad", y requires grad; no backward), in
 // thousands of ops per second (500 kop/s = 2 µs per op). No limit.
+//
+// layer_norm, softmax, gelu, silu: the non-GEMM ops of a 768-wide BERT-style layer at 16×72 tokens,
+// in f32 and bf16, forward ("fwd") and forward + backward ("fwd+bwd", the gradient of the input and,
+// for LayerNorm, of weight and bias), in millions of input elements per second:
+//   layer_norm [1152, 768] (eps 1e-12)    softmax [16, 12, 72, 72] + additive key-padding mask
+//   gelu (erf) [1152, 3072]               silu [1152, 3072]
+// No limit.
 #include "support/bench.hpp"
 
 #include <molm/molm.hpp>
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
 
 using namespace molm;
 
@@ -99,4 +109,55 @@ int main(int argc, char** argv) {
     bench::emit({"eager_chain", "1000x64:" + variant, "f32", threads, kChainOps / tc[i] / 1e3,
                  peers.get("eager_chain", "1000x64:" + variant, "f32"), "torch eager", "kop/s", std::nullopt});
   }
+
+  // ---- the non-GEMM ops of a BERT-style layer ----
+  const Tensor key_mask = [&] {  // [16, 1, 1, 72]: the last 20 keys of every other sequence are padding
+    Tensor m = zeros({16, 1, 1, 72});
+    float* p = m.data<float>();
+    for (int b = 0; b < 16; b += 2)
+      for (int k = 52; k < 72; ++k) p[b * 72 + k] = -std::numeric_limits<float>::infinity();
+    return m;
+  }();
+  struct Case {
+    const char* name;
+    Shape shape;
+    std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)> op;  // (x, weight, bias)
+  };
+  const std::vector<Case> cases = {
+      {"layer_norm", {1152, 768}, [](const Tensor& x, const Tensor& w, const Tensor& b) { return layer_norm(x, w, b, 1e-12); }},
+      {"softmax", {16, 12, 72, 72}, [&](const Tensor& x, const Tensor&, const Tensor&) { return softmax(x, key_mask.to(x.dtype())); }},
+      {"gelu", {1152, 3072}, [](const Tensor& x, const Tensor&, const Tensor&) { return gelu(x); }},
+      {"silu", {1152, 3072}, [](const Tensor& x, const Tensor&, const Tensor&) { return silu(x); }},
+  };
+  bench::Budget op_budget;
+  op_budget.min_time_s = 0.5;
+  for (const Case& c : cases)
+    for (const DType dt : {DType::f32, DType::bf16}) {
+      const Tensor x = randn(c.shape, gen).to(dt), dy = randn(c.shape, gen).to(dt);
+      const Tensor w = (randn({c.shape.back()}, gen) * 0.1 + 1.0).to(dt), b = (randn({c.shape.back()}, gen) * 0.1).to(dt);
+      const Tensor xg = x.detach().set_requires_grad(), wg = w.detach().set_requires_grad(),
+                   bg = b.detach().set_requires_grad();
+      const auto t = bench::median_times({[&] {
+                                            no_grad guard;
+                                            (void)c.op(x, w, b);
+                                          },
+                                          [&] {
+                                            c.op(xg, wg, bg).backward(dy);
+                                            xg.zero_grad();
+                                            wg.zero_grad();
+                                            bg.zero_grad();
+                                          }},
+                                         op_budget);
+      std::string shape;
+      for (const std::int64_t d : c.shape) {
+        if (!shape.empty()) shape += 'x';
+        shape += std::to_string(d);
+      }
+      const std::string dname(name(dt));
+      for (int i = 0; i < 2; ++i) {
+        const std::string bench = std::string(c.name) + (i == 0 ? "_fwd" : "_fwd_bwd");
+        bench::emit({bench, shape, dname, threads, static_cast<double>(x.numel()) / t[i] / 1e6,
+                     peers.get(bench, shape, dname), "torch", "Melem/s", std::nullopt});
+      }
+    }
 }
