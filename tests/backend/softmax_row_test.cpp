@@ -78,7 +78,7 @@ TEST_CASE("softmax_row, libm path, equals a double softmax within 2e-5 relative"
 }
 
 TEST_CASE("softmax_row, AVX-512 path, equals a double softmax within 2e-5 and the libm path within 1e-6") {
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
+#ifdef MOLM_HAVE_AVX512_KERNELS
   if (!softmax_row_uses_avx512()) {
     WARN("this CPU has no AVX-512F: the AVX-512 path is not run (the dispatcher takes the libm path)");
     CHECK(!__builtin_cpu_supports("avx512f"));
@@ -126,7 +126,7 @@ TEST_CASE("softmax_row: masked rows, single elements, the dispatcher") {
 TEST_CASE("softmax_row, log: equals a double log-softmax on both paths; masked entries stay -inf") {
   using Row = void (*)(float*, std::int64_t, bool);
   std::vector<std::pair<const char*, Row>> paths = {{"libm", [](float* s, std::int64_t n, bool log) { softmax_row_scalar(s, n, log); }}};
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
+#ifdef MOLM_HAVE_AVX512_KERNELS
   if (softmax_row_uses_avx512()) paths.emplace_back("AVX-512", [](float* s, std::int64_t n, bool log) { softmax_row_avx512(s, n, log); });
 #endif
   for (const auto& [name, row_fn] : paths) {
@@ -161,7 +161,7 @@ TEST_CASE("softmax_row, log: equals a double log-softmax on both paths; masked e
 
 TEST_CASE("softmax_row: a NaN or +inf anywhere makes the whole row NaN, on both paths, softmax and log") {
   std::vector<void (*)(float*, std::int64_t, bool)> paths = {[](float* s, std::int64_t n, bool log) { softmax_row_scalar(s, n, log); }};
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
+#ifdef MOLM_HAVE_AVX512_KERNELS
   if (softmax_row_uses_avx512()) paths.push_back([](float* s, std::int64_t n, bool log) { softmax_row_avx512(s, n, log); });
 #endif
   for (const auto row_fn : paths)

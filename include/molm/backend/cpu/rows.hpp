@@ -9,6 +9,7 @@
 // thread order, which keeps results independent of scheduling).
 #pragma once
 
+#include "molm/backend/cpu/kernels/avx512.hpp"
 #include "molm/core/threads.hpp"
 #include "molm/tensor/iter.hpp"
 
@@ -56,16 +57,18 @@ inline int row_threads(std::int64_t rows, std::int64_t cols) {
   return static_cast<int>(std::clamp<std::int64_t>(rows, 1, num_threads()));
 }
 
-/// body(r, thread) for every row r in [0, rows), on `threads` threads with a static split;
-/// `thread` is in [0, threads).
 /// Copy n elements of a row (stride in elements) into a dense scratch buffer of the accumulation type.
 template <class A, class T> void load_row(A* dst, const T* src, std::int64_t stride, std::int64_t n) {
-  if (stride == 1)
+  if (stride == 1) {
+#pragma omp simd
     for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j]);
-  else
+  } else {
     for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j * stride]);
+  }
 }
 
+/// body(r, thread) for every row r in [0, rows), on `threads` threads with a static split;
+/// `thread` is in [0, threads).
 template <class F> void run_rows(std::int64_t rows, int threads, F&& body) {
   if (threads <= 1) {
     for (std::int64_t r = 0; r < rows; ++r) body(r, 0);
@@ -77,6 +80,28 @@ template <class F> void run_rows(std::int64_t rows, int threads, F&& body) {
     const std::int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
     for (std::int64_t r = begin; r < end; ++r) body(r, t);
   }
+}
+
+#ifdef MOLM_HAVE_AVX512_KERNELS
+namespace detail {
+/// body(r, t) inlined into an AVX-512 function: its `#pragma omp simd` loops get 16-float vectors.
+template <class F> __attribute__((target("avx512f,avx512bw,avx512vl"), flatten)) void call_avx512(F& body, std::int64_t r, int t) {
+  body(r, t);
+}
+}  // namespace detail
+#endif
+
+/// run_rows with `body` compiled twice: as written (baseline x86-64, the library's ISA) and inlined
+/// into an AVX-512 function, which runs where the CPU has AVX-512. A row body written as plain loops
+/// with `#pragma omp simd` so gets the wide vectors without intrinsics.
+template <class F> void run_rows_vectorised(std::int64_t rows, int threads, F&& body) {
+#ifdef MOLM_HAVE_AVX512_KERNELS
+  if (cpu_has_avx512()) {
+    run_rows(rows, threads, [&](std::int64_t r, int t) { detail::call_avx512(body, r, t); });
+    return;
+  }
+#endif
+  run_rows(rows, threads, body);
 }
 
 }  // namespace molm::backend

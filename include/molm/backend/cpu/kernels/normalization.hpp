@@ -1,9 +1,12 @@
 // Optimised layer_norm and rms_norm over the last dimension (forward and backward). Rows run in
 // parallel on per-thread scratch rows of acc_t<T>; weight and bias are converted to acc_t<T> once.
+// Row bodies are plain `#pragma omp simd` loops, compiled also for AVX-512 and run that way where the
+// CPU has it (run_rows_vectorised, rows.hpp).
 // dweight/dbias are sums over rows: each thread keeps double partial sums, added in thread order at
 // the end so the result does not depend on scheduling. The maths is in ops/normalization.hpp.
 #pragma once
 
+#include "molm/backend/cpu/kernels/avx512.hpp"
 #include "molm/backend/cpu/rows.hpp"
 #include "molm/core/device.hpp"
 
@@ -27,10 +30,26 @@ template <class T> std::vector<acc_t<T>> load_param(const Tensor& t, std::int64_
 template <class T, class A> void load_row(const T* base, const RowLayout& l, std::int64_t r, std::int64_t C, A* dst) {
   const T* src = base + l.row_offset(r);
   const std::int64_t s = l.inner_stride;
-  if (s == 1)
+  if (s == 1) {
+#ifdef MOLM_HAVE_AVX512_KERNELS
+    if constexpr (std::is_same_v<T, bfloat16> && std::is_same_v<A, float>)
+      if (cpu_has_avx512()) return avx512::convert(src, dst, C);
+#endif
+#pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<A>(src[j]);
-  else
+  } else {
     for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<A>(src[j * s]);
+  }
+}
+
+/// dst[0, C) = src converted to T (a contiguous output row).
+template <class A, class T> void store_row(const A* src, T* dst, std::int64_t C) {
+#ifdef MOLM_HAVE_AVX512_KERNELS
+  if constexpr (std::is_same_v<T, bfloat16> && std::is_same_v<A, float>)
+    if (cpu_has_avx512()) return avx512::convert(src, dst, C);
+#endif
+#pragma omp simd
+  for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<T>(src[j]);
 }
 
 /// Per-thread [C] partial sums in double, reduced in thread order into a [C] tensor of T.
@@ -67,9 +86,16 @@ void layer_norm_forward(cpu_t, const Tensor& x, const Tensor& w, const Tensor& b
   const int threads = row_threads(R, C);
   std::vector<std::vector<A>> scratch(static_cast<std::size_t>(threads), std::vector<A>(static_cast<std::size_t>(C)));
 
-  run_rows(R, threads, [&](std::int64_t r, int t) {
-    A* z = scratch[static_cast<std::size_t>(t)].data();
-    norm_detail::load_row(px, lx, r, C, z);
+  run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
+    // The row in acc_t<T>: read in place when it already is (contiguous f32/f64), else converted.
+    A* scratch_row = scratch[static_cast<std::size_t>(t)].data();
+    const A* z = scratch_row;
+    if constexpr (std::is_same_v<T, A>) {
+      if (lx.inner_stride == 1) z = px + lx.row_offset(r);
+      else norm_detail::load_row(px, lx, r, C, scratch_row);
+    } else {
+      norm_detail::load_row(px, lx, r, C, scratch_row);
+    }
     // Two passes (mean, then squared deviations) avoid the cancellation of E[x²] − E[x]².
     A s = 0;
 #pragma omp simd reduction(+ : s)
@@ -80,7 +106,16 @@ void layer_norm_forward(cpu_t, const Tensor& x, const Tensor& w, const Tensor& b
     for (std::int64_t j = 0; j < C; ++j) ss += (z[j] - mu) * (z[j] - mu);
     const A rs = A(1) / std::sqrt(ss / static_cast<A>(C) + static_cast<A>(eps));
     T* yr = py + r * C;
-    for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>((z[j] - mu) * rs * wv[j] + bv[j]);
+    const A* w_ = wv.data();
+    const A* b_ = bv.data();
+    if constexpr (std::is_same_v<T, A>) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < C; ++j) yr[j] = (z[j] - mu) * rs * w_[j] + b_[j];
+    } else {
+#pragma omp simd
+      for (std::int64_t j = 0; j < C; ++j) scratch_row[j] = (z[j] - mu) * rs * w_[j] + b_[j];
+      norm_detail::store_row(scratch_row, yr, C);
+    }
     pmean[r] = mu;
     prstd[r] = rs;
   });
@@ -107,31 +142,36 @@ void layer_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor&
                                       std::vector<A>(static_cast<std::size_t>(2 * C)));
   norm_detail::ColumnPartials dw_part(dw.defined() ? threads : 0, C), db_part(db.defined() ? threads : 0, C);
 
-  run_rows(R, threads, [&](std::int64_t r, int t) {
+  run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* xh = scratch[static_cast<std::size_t>(t)].data();
     A* g = xh + C;
     norm_detail::load_row(px, lx, r, C, xh);
     norm_detail::load_row(pd, ld, r, C, g);
     const A mu = pmean[r], rs = prstd[r];
+#pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) xh[j] = (xh[j] - mu) * rs;
     if (dw.defined()) {
       double* acc = dw_part.of(t);
+#pragma omp simd
       for (std::int64_t j = 0; j < C; ++j) acc[j] += static_cast<double>(g[j] * xh[j]);
     }
     if (db.defined()) {
       double* acc = db_part.of(t);
+#pragma omp simd
       for (std::int64_t j = 0; j < C; ++j) acc[j] += static_cast<double>(g[j]);
     }
+    const A* w_ = wv.data();
     if (!pdx) return;
     A s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
     for (std::int64_t j = 0; j < C; ++j) {
-      s1 += g[j] * wv[j];
-      s2 += g[j] * wv[j] * xh[j];
+      s1 += g[j] * w_[j];
+      s2 += g[j] * w_[j] * xh[j];
     }
     const A m1 = s1 / static_cast<A>(C), m2 = s2 / static_cast<A>(C);
-    T* out = pdx + r * C;
-    for (std::int64_t j = 0; j < C; ++j) out[j] = static_cast<T>(rs * (g[j] * wv[j] - m1 - xh[j] * m2));
+#pragma omp simd
+    for (std::int64_t j = 0; j < C; ++j) g[j] = rs * (g[j] * w_[j] - m1 - xh[j] * m2);
+    norm_detail::store_row(g, pdx + r * C, C);
   });
   if (dw.defined()) dw_part.write<T>(dw);
   if (db.defined()) db_part.write<T>(db);
@@ -152,7 +192,7 @@ void rms_norm_forward(cpu_t, const Tensor& x, const Tensor& w, double eps, const
   const int threads = row_threads(R, C);
   std::vector<std::vector<A>> scratch(static_cast<std::size_t>(threads), std::vector<A>(static_cast<std::size_t>(C)));
 
-  run_rows(R, threads, [&](std::int64_t r, int t) {
+  run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* z = scratch[static_cast<std::size_t>(t)].data();
     norm_detail::load_row(px, lx, r, C, z);
     A ss = 0;
@@ -160,7 +200,9 @@ void rms_norm_forward(cpu_t, const Tensor& x, const Tensor& w, double eps, const
     for (std::int64_t j = 0; j < C; ++j) ss += z[j] * z[j];
     const A rs = A(1) / std::sqrt(ss / static_cast<A>(C) + static_cast<A>(eps));
     T* yr = py + r * C;
-    for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(wv[j] * static_cast<A>(static_cast<T>(z[j] * rs)));
+    const A* w_ = wv.data();
+#pragma omp simd
+    for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(w_[j] * static_cast<A>(static_cast<T>(z[j] * rs)));
     prstd[r] = rs;
   });
 }
@@ -184,25 +226,29 @@ void rms_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor& w
                                       std::vector<A>(static_cast<std::size_t>(2 * C)));
   norm_detail::ColumnPartials dw_part(dw.defined() ? threads : 0, C);
 
-  run_rows(R, threads, [&](std::int64_t r, int t) {
+  run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* h = scratch[static_cast<std::size_t>(t)].data();
     A* g = h + C;
     norm_detail::load_row(px, lx, r, C, h);
     norm_detail::load_row(pd, ld, r, C, g);
     const A rs = prstd[r];
+#pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) h[j] *= rs;
+    const A* w_ = wv.data();
     if (dw.defined()) {
       double* acc = dw_part.of(t);
+#pragma omp simd
       for (std::int64_t j = 0; j < C; ++j)
         acc[j] += static_cast<double>(g[j] * static_cast<A>(static_cast<T>(h[j])));
     }
     if (!pdx) return;
     A s = 0;
 #pragma omp simd reduction(+ : s)
-    for (std::int64_t j = 0; j < C; ++j) s += g[j] * wv[j] * h[j];
+    for (std::int64_t j = 0; j < C; ++j) s += g[j] * w_[j] * h[j];
     const A m = s / static_cast<A>(C);
     T* out = pdx + r * C;
-    for (std::int64_t j = 0; j < C; ++j) out[j] = static_cast<T>(rs * (g[j] * wv[j] - h[j] * m));
+#pragma omp simd
+    for (std::int64_t j = 0; j < C; ++j) out[j] = static_cast<T>(rs * (g[j] * w_[j] - h[j] * m));
   });
   if (dw.defined()) dw_part.write<T>(dw);
 }

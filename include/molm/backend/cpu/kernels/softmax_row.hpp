@@ -13,20 +13,17 @@
 // B·H·N·N logits (318 M per forward pass at 64 molecules × 72 tokens), and libm's expf, one call
 // per element, was 17% of that forward pass. Where the CPU has AVX-512 (checked at run time; the
 // library is built for the baseline x86-64 ISA), float rows are done 16 lanes at a time with a
-// Cephes-style exp: range reduction by ln 2 in two parts, a degree-6 polynomial, and VSCALEFPS for
-// the 2ⁿ factor (which also gives gradual underflow). Double rows keep libm's exp. softmax_row_test
+// Cephes-style exp (kernels/avx512.hpp). Double rows keep libm's exp. softmax_row_test
 // holds both float paths to 2e-5 of a double softmax and to 1e-6 of each other (measured: 5e-7).
 #pragma once
+
+#include "molm/backend/cpu/kernels/avx512.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define MOLM_HAVE_AVX512_SOFTMAX 1
-#endif
 
 namespace molm::backend {
 
@@ -77,39 +74,19 @@ template <class A> void softmax_row_scalar(A* s, std::int64_t n, bool log) {
 
 template <class A> void softmax_row_scalar(A* s, std::int64_t n) { softmax_row_scalar(s, n, false); }
 
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
-namespace detail {
-/// exp(x) for 16 floats, x ≤ 0 (softmax logits minus their maximum); -inf gives +0.
-__attribute__((target("avx512f"))) inline __m512 exp_nonpositive_avx512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-104.0f);  // below: the result underflows to 0 anyway
-  x = _mm512_max_ps(x, lo);                   // also maps -inf to a finite value
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln 2 = 0.693359375 - 2.12194440e-4
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-}  // namespace detail
-
-/// The AVX-512 path; call only where the CPU has AVX-512F.
-__attribute__((target("avx512f"))) inline void softmax_row_avx512(float* s, std::int64_t n, bool log) {
+#ifdef MOLM_HAVE_AVX512_KERNELS
+/// The AVX-512 path; call only where cpu_has_avx512().
+MOLM_AVX512 inline void softmax_row_avx512(float* s, std::int64_t n, bool log) {
   constexpr float neg_inf = -std::numeric_limits<float>::infinity();
   const auto tail = [&](std::int64_t j) { return static_cast<__mmask16>((1u << std::min<std::int64_t>(16, n - j)) - 1); };
   __m512 vmax = _mm512_set1_ps(neg_inf);
   __mmask16 nan = 0;
   for (std::int64_t j = 0; j < n; j += 16) {
     const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(neg_inf), tail(j), s + j);
-    vmax = _mm512_max_ps(vmax, x);
+    vmax = _mm512_maskz_max_ps(avx512::kAll, vmax, x);
     nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q));
   }
-  const float m = nan ? std::numeric_limits<float>::quiet_NaN() : _mm512_reduce_max_ps(vmax);
+  const float m = nan ? std::numeric_limits<float>::quiet_NaN() : avx512::hmax(vmax);
   if (detail::finish_special_row(s, n, m, log)) return;
   // From here m is finite and no entry is NaN or +inf: x − m ≤ 0, as the exp needs.
   const __m512 vm = _mm512_set1_ps(m), vneg_inf = _mm512_set1_ps(neg_inf);
@@ -118,11 +95,11 @@ __attribute__((target("avx512f"))) inline void softmax_row_avx512(float* s, std:
     const __mmask16 k = tail(j);
     const __m512 x = _mm512_maskz_loadu_ps(k, s + j);
     const __mmask16 finite = _mm512_mask_cmp_ps_mask(k, x, vneg_inf, _CMP_NEQ_UQ);
-    const __m512 e = _mm512_maskz_mov_ps(finite, detail::exp_nonpositive_avx512(_mm512_sub_ps(x, vm)));
+    const __m512 e = _mm512_maskz_mov_ps(finite, avx512::exp_nonpositive(_mm512_sub_ps(x, vm)));
     vsum = _mm512_add_ps(vsum, e);
     if (!log) _mm512_mask_storeu_ps(s + j, k, e);
   }
-  const float total = _mm512_reduce_add_ps(vsum);
+  const float total = avx512::hsum(vsum);
   if (log) {
     const __m512 shift = _mm512_set1_ps(m + std::log(total));
     for (std::int64_t j = 0; j < n; j += 16) {
@@ -138,25 +115,18 @@ __attribute__((target("avx512f"))) inline void softmax_row_avx512(float* s, std:
   }
 }
 
-__attribute__((target("avx512f"))) inline void softmax_row_avx512(float* s, std::int64_t n) {
+MOLM_AVX512 inline void softmax_row_avx512(float* s, std::int64_t n) {
   softmax_row_avx512(s, n, false);
 }
 #endif
 
 /// True where softmax_row takes the AVX-512 path (decided once, from the CPU).
-inline bool softmax_row_uses_avx512() {
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-#else
-  return false;
-#endif
-}
+inline bool softmax_row_uses_avx512() { return cpu_has_avx512(); }
 
 /// Softmax (log: log-softmax) of s[0, n) in place: the AVX-512 path where the CPU has it, else the
 /// scalar one.
 inline void softmax_row(float* s, std::int64_t n, bool log) {
-#ifdef MOLM_HAVE_AVX512_SOFTMAX
+#ifdef MOLM_HAVE_AVX512_KERNELS
   if (softmax_row_uses_avx512()) return softmax_row_avx512(s, n, log);
 #endif
   softmax_row_scalar(s, n, log);
