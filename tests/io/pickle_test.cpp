@@ -321,6 +321,9 @@ TEST_CASE("pickle: malformed input is an error naming the opcode and byte", "[io
   CHECK_THAT(error_of("\x80\x02"
                       "c_codecs\nencode\nX\x02\x00\x00\x00\xc4\x80X\x06\x00\x00\x00latin1\x86R."s),
              Catch::Contains("U+0100 does not fit"));
+  CHECK_THAT(error_of("\x80\x02"
+                      "c_codecs\nencode\nX\x02\x00\x00\x00\xc3\x28X\x06\x00\x00\x00latin1\x86R."s),
+             Catch::Contains("not valid UTF-8 (byte 0 of 2)"));
   // a string the pickle never terminates
   CHECK_THAT(error_of("\x80\x02"
                       "cos"s),

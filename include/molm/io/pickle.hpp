@@ -40,6 +40,7 @@
 #include "molm/core/dtype.hpp"
 #include "molm/core/error.hpp"
 #include "molm/core/shape.hpp"
+#include "molm/core/utf8.hpp"
 #include "molm/io/safetensors_header.hpp"  // io::detail::printable
 #include "molm/tensor/tensor.hpp"
 
@@ -798,35 +799,6 @@ inline const char* opcode_name(std::uint8_t op) {
   }
 }
 
-/// Decode UTF-8 (surrogates allowed: pickle writes str with 'surrogatepass') to code points.
-inline bool utf8_code_points(std::string_view s, std::vector<std::uint32_t>& out) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned c = *p;
-    int extra;
-    std::uint32_t cp;
-    if (c < 0x80)
-      extra = 0, cp = c;
-    else if ((c & 0xe0) == 0xc0)
-      extra = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0)
-      extra = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0)
-      extra = 3, cp = c & 0x07;
-    else
-      return false;
-    if (end - p <= extra) return false;
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    out.push_back(cp);
-    p += extra + 1;
-  }
-  return true;
-}
-
 class Machine {
  public:
   Machine(std::span<const std::byte> bytes, const Options& opt)
@@ -1123,12 +1095,16 @@ class Machine {
     const std::string& s = text.as_string();
     if (enc == "utf-8" || enc == "utf8") return Value::bytes(s);
     if (enc == "latin1" || enc == "latin-1" || enc == "iso-8859-1" || enc == "l1" || enc == "ascii") {
-      std::vector<std::uint32_t> cps;
-      if (!utf8_code_points(s, cps)) fail("{}: the text is not valid UTF-8", q);
+      // Python writes str as UTF-8 with 'surrogatepass'; a surrogate could never fit these
+      // encodings, so strict decoding (core/utf8.hpp) loses nothing.
+      if (const std::size_t bad = utf8::first_invalid(s); bad != std::string_view::npos)
+        fail("{}: the text is not valid UTF-8 (byte {} of {})", q, bad, s.size());
+      const std::u32string cps = utf8::decode(s, utf8::Replacement::per_byte);
       const std::uint32_t top = enc == "ascii" ? 0x7f : 0xff;
       std::string out(cps.size(), '\0');
       for (std::size_t i = 0; i < cps.size(); ++i) {
-        if (cps[i] > top) fail("{}: code point U+{:04X} does not fit encoding '{}'", q, cps[i], enc);
+        if (cps[i] > top)
+          fail("{}: code point U+{:04X} does not fit encoding '{}'", q, static_cast<std::uint32_t>(cps[i]), enc);
         out[i] = static_cast<char>(cps[i]);
       }
       return Value::bytes(std::move(out));
