@@ -124,8 +124,10 @@ int main(int argc, char** argv) {
     std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)> op;  // (x, weight, bias)
   };
   const std::vector<Case> cases = {
-      {"layer_norm", {1152, 768}, [](const Tensor& x, const Tensor& w, const Tensor& b) { return layer_norm(x, w, b, 1e-12); }},
-      {"softmax", {16, 12, 72, 72}, [&](const Tensor& x, const Tensor&, const Tensor&) { return softmax(x, key_mask.to(x.dtype())); }},
+      {"layer_norm", {1152, 768},
+       [](const Tensor& x, const Tensor& w, const Tensor& b) { return layer_norm(x, w, b, 1e-12); }},
+      {"softmax", {16, 12, 72, 72},
+       [&](const Tensor& x, const Tensor&, const Tensor&) { return softmax(x, key_mask.to(x.dtype())); }},
       {"gelu", {1152, 3072}, [](const Tensor& x, const Tensor&, const Tensor&) { return gelu(x); }},
       {"silu", {1152, 3072}, [](const Tensor& x, const Tensor&, const Tensor&) { return silu(x); }},
   };
@@ -134,7 +136,8 @@ int main(int argc, char** argv) {
   for (const Case& c : cases)
     for (const DType dt : {DType::f32, DType::bf16}) {
       const Tensor x = randn(c.shape, gen).to(dt), dy = randn(c.shape, gen).to(dt);
-      const Tensor w = (randn({c.shape.back()}, gen) * 0.1 + 1.0).to(dt), b = (randn({c.shape.back()}, gen) * 0.1).to(dt);
+      const Tensor w = (randn({c.shape.back()}, gen) * 0.1 + 1.0).to(dt);
+      const Tensor b = (randn({c.shape.back()}, gen) * 0.1).to(dt);
       const Tensor xg = x.detach().set_requires_grad(), wg = w.detach().set_requires_grad(),
                    bg = b.detach().set_requires_grad();
       const auto t = bench::median_times({[&] {

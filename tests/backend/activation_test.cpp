@@ -97,7 +97,8 @@ TEST_CASE("silu f32: forward and backward equal the double formulas and central 
   backend::silu_forward<float>(x.data(), y.data(), n);
   backend::silu_backward<float>(ones.data(), x.data(), dx.data(), n);
   for (std::size_t i = 0; i < x.size(); ++i) {
-    INFO("x = " << x[i] << ": y " << y[i] << " vs " << ref_silu(x[i]) << ", dy/dx " << dx[i] << " vs " << ref_silu_grad(x[i]));
+    INFO("x = " << x[i] << ": y " << y[i] << " vs " << ref_silu(x[i]) << ", dy/dx " << dx[i] << " vs "
+                << ref_silu_grad(x[i]));
     CHECK(std::abs(y[i] - ref_silu(x[i])) <= 1e-6 * std::abs(ref_silu(x[i])) + 1e-30);
     CHECK(std::abs(dx[i] - ref_silu_grad(x[i])) <= 1e-6 + 1e-6 * std::abs(ref_silu_grad(x[i])));
   }
@@ -135,14 +136,18 @@ TEST_CASE("gelu and silu bf16: the f32 result rounded once", "[backend][gelu][si
   }
   const std::int64_t n = static_cast<std::int64_t>(x.size());
   // Half a bf16 ulp (at most 2⁻⁸ relative) of the rounding, plus the f32 kernels' error.
-  const auto close = [](double got, double want) { return std::abs(got - want) <= std::abs(want) * (1.0 / 256 + 1e-5) + 1e-6; };
+  const auto close = [](double got, double want) {
+    return std::abs(got - want) <= std::abs(want) * (1.0 / 256 + 1e-5) + 1e-6;
+  };
   // ... and exactly the f32 kernel's result on the widened inputs, rounded once.
   std::vector<float> xw(x.size()), dyw(x.size()), yf(x.size()), dxf(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     xw[i] = static_cast<float>(x[i]);
     dyw[i] = static_cast<float>(dy[i]);
   }
-  const auto same_bits = [](bfloat16 got, float f32) { return bits_of_bf16(got) == bits_of_bf16(static_cast<bfloat16>(f32)); };
+  const auto same_bits = [](bfloat16 got, float f32) {
+    return bits_of_bf16(got) == bits_of_bf16(static_cast<bfloat16>(f32));
+  };
 
   backend::gelu_forward<bfloat16>(x.data(), y.data(), n);
   backend::gelu_forward<float>(xw.data(), yf.data(), n);

@@ -85,7 +85,8 @@ template <class F> void run_rows(std::int64_t rows, int threads, F&& body) {
 #ifdef MOLM_HAVE_AVX512_KERNELS
 namespace detail {
 /// body(r, t) inlined into an AVX-512 function: its `#pragma omp simd` loops get 16-float vectors.
-template <class F> __attribute__((target("avx512f,avx512bw,avx512vl"), flatten)) void call_avx512(F& body, std::int64_t r, int t) {
+template <class F>
+__attribute__((target("avx512f,avx512bw,avx512vl"), flatten)) void call_avx512(F& body, std::int64_t r, int t) {
   body(r, t);
 }
 }  // namespace detail

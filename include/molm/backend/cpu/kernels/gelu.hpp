@@ -111,7 +111,8 @@ template <class T> MOLM_AVX512 void gelu_backward(const T* dy, const T* x, T* dx
     if (const __mmask16 tail = gelu_tail_lanes(v, k))
       for (int i = 0; i < 16; ++i)
         if (tail >> i & 1)
-          dx[j + i] = static_cast<T>(static_cast<float>(dy[j + i]) * detail::gelu_grad_tail(static_cast<float>(x[j + i])));
+          dx[j + i] =
+              static_cast<T>(static_cast<float>(dy[j + i]) * detail::gelu_grad_tail(static_cast<float>(x[j + i])));
   }
 }
 
