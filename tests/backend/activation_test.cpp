@@ -46,8 +46,8 @@ std::uint16_t bits_of_bf16(bfloat16 b) {
 bool avx512_or_warn() {
   if (backend::cpu_has_avx512()) return true;
   WARN("this CPU has no AVX-512: the vectorised bf16 and SiLU paths are not taken here");
-  CHECK_FALSE(backend::fast_silu_available<float>());
-  CHECK_FALSE(backend::fast_activation_available<bfloat16>());
+  CHECK_FALSE(backend::has_fast_activation<float>(backend::UnaryOp::silu));
+  CHECK_FALSE(backend::has_fast_activation<bfloat16>(backend::UnaryOp::gelu));
   return false;
 }
 

@@ -46,7 +46,6 @@ inline Shape row_stats_shape(const Tensor& x) {
   return s;
 }
 
-
 /// A buffer for a gradient of `shape`, or undefined when that gradient is not needed.
 inline Tensor grad_buffer(bool needed, const Shape& shape, DType dtype) {
   return needed ? Tensor::empty(shape, dtype) : Tensor();

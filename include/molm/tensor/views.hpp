@@ -244,8 +244,6 @@ inline Tensor convert(const Tensor& t, DType dt) {
   return out;
 }
 
-/// Σ of g down to `shape` (the reverse of broadcasting `shape` up to g's shape), no history:
-/// expand's backward, kept here so the tensor core needs no op.
 /// Which dims of `from` a sum down to `to` reduces (the reverse of broadcasting `to` up to `from`).
 inline std::vector<bool> sum_to_dims(const Shape& from, const Shape& to) {
   const int lead = from.size() - to.size();
@@ -260,6 +258,8 @@ inline std::vector<bool> sum_to_dims(const Shape& from, const Shape& to) {
   return reduced;
 }
 
+/// Σ of g down to `shape` (the reverse of broadcasting `shape` up to g's shape), no history:
+/// expand's backward, kept here so the tensor core needs no op.
 inline Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const std::vector<bool> reduced = sum_to_dims(g.shape(), shape);

@@ -43,15 +43,12 @@ template <class Tag, class T> void unary(UnaryOp op, const Tensor& x, const Tens
     default: break;
   }
   if constexpr (is_floating_v<T>) {
-    // Contiguous f32/bf16 GELU and SiLU on the optimised backend: the vectorised kernels (kernels/gelu.hpp).
-    if constexpr (std::is_same_v<Tag, cpu_t> && (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>))
-      if ((op == UnaryOp::gelu || op == UnaryOp::silu) && x.is_contiguous() && y.is_contiguous() &&
-          x.shape() == y.shape()) {
-        if (op == UnaryOp::gelu && fast_activation_available<T>())
-          return gelu_forward<T>(x.template data<T>(), y.template data<T>(), x.numel());
-        if (op == UnaryOp::silu && fast_silu_available<T>())
-          return silu_forward<T>(x.template data<T>(), y.template data<T>(), x.numel());
-      }
+    // Contiguous GELU and SiLU on the optimised backend: the vectorised kernels where this CPU has
+    // them for T (kernels/gelu.hpp).
+    if constexpr (std::is_same_v<Tag, cpu_t>)
+      if (x.is_contiguous() && y.is_contiguous() && x.shape() == y.shape() &&
+          try_fast_activation_forward<T>(op, x.template data<T>(), y.template data<T>(), x.numel()))
+        return;
     switch (op) {
       case UnaryOp::exp: return run([](A v) { return std::exp(v); });
       case UnaryOp::log: return run([](A v) { return std::log(v); });
@@ -81,14 +78,12 @@ void unary_backward(UnaryOp op, const Tensor& dy, const Tensor& saved, const Ten
   } else {
     using A = acc_t<T>;
     auto run = [&](auto f) { map_forward<T, T, T>(Tag{}, dx, f, dy, saved); };
-    if constexpr (std::is_same_v<Tag, cpu_t> && (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>))
-      if ((op == UnaryOp::gelu || op == UnaryOp::silu) && dy.is_contiguous() && saved.is_contiguous() &&
-          dx.is_contiguous() && dy.shape() == dx.shape() && saved.shape() == dx.shape()) {
-        if (op == UnaryOp::gelu && fast_activation_available<T>())
-          return gelu_backward<T>(dy.template data<T>(), saved.template data<T>(), dx.template data<T>(), dx.numel());
-        if (op == UnaryOp::silu && fast_silu_available<T>())
-          return silu_backward<T>(dy.template data<T>(), saved.template data<T>(), dx.template data<T>(), dx.numel());
-      }
+    if constexpr (std::is_same_v<Tag, cpu_t>)
+      if (dy.is_contiguous() && saved.is_contiguous() && dx.is_contiguous() && dy.shape() == dx.shape() &&
+          saved.shape() == dx.shape() &&
+          try_fast_activation_backward<T>(op, dy.template data<T>(), saved.template data<T>(),
+                                          dx.template data<T>(), dx.numel()))
+        return;
     const A sa = static_cast<A>(s);
     switch (op) {
       case UnaryOp::exp: return run([](A g, A y) { return g * y; });

@@ -4,6 +4,7 @@
 // Float sums accumulate in double (f32/f64) or float (bf16/f16); NaN propagates through max.
 #pragma once
 
+#include "molm/backend/cpu/kernels/avx512.hpp"
 #include "molm/backend/cpu/reference/loops.hpp"
 #include "molm/backend/kernels.hpp"
 #include "molm/tensor/iter.hpp"
@@ -129,13 +130,15 @@ inline constexpr std::int64_t kSumLanes = 16;
   return total;
 
 template <class T, class A> A chunk_sum(const T* p, std::int64_t len) { MOLM_CHUNK_SUM_BODY }
+#ifdef MOLM_HAVE_AVX512_KERNELS
 /// The same loop compiled for AVX-512 (8 floats widened to 8 doubles per instruction), chosen at
 /// run time where the CPU has it; the library itself stays baseline x86-64.
-__attribute__((target("avx512f"))) inline double chunk_sum_f32_avx512(const float* p, std::int64_t len) {
+MOLM_AVX512 inline double chunk_sum_f32_avx512(const float* p, std::int64_t len) {
   using T = float;
   using A = double;
   MOLM_CHUNK_SUM_BODY
 }
+#endif
 #undef MOLM_CHUNK_SUM_BODY
 
 /// Σ of a contiguous run of n elements on every thread, deterministically: the run is cut into
@@ -145,14 +148,17 @@ template <class T, class A> A sum_contiguous(const T* x, std::int64_t n) {
   constexpr std::int64_t kChunk = std::int64_t{1} << 16;
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<A> partial(static_cast<std::size_t>(chunks));
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
   molm::detail::parallel_for(chunks, kChunk, [&](std::int64_t c) {
     const T* p = x + c * kChunk;
     const std::int64_t len = std::min(kChunk, n - c * kChunk);
+#ifdef MOLM_HAVE_AVX512_KERNELS
     if constexpr (std::is_same_v<T, float> && std::is_same_v<A, double>)
-      partial[static_cast<std::size_t>(c)] = avx512 ? chunk_sum_f32_avx512(p, len) : chunk_sum<T, A>(p, len);
-    else
-      partial[static_cast<std::size_t>(c)] = chunk_sum<T, A>(p, len);
+      if (cpu_has_avx512()) {
+        partial[static_cast<std::size_t>(c)] = chunk_sum_f32_avx512(p, len);
+        return;
+      }
+#endif
+    partial[static_cast<std::size_t>(c)] = chunk_sum<T, A>(p, len);
   });
   A total = 0;
   for (A v : partial) total += v;

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace molm::backend {
 
@@ -57,14 +58,28 @@ inline int row_threads(std::int64_t rows, std::int64_t cols) {
   return static_cast<int>(std::clamp<std::int64_t>(rows, 1, num_threads()));
 }
 
+/// dst[0, n) = src[0, n) converted, both contiguous. bf16 ↔ f32 runs 16 at a time where the CPU has
+/// AVX-512 (kernels/avx512.hpp; the same bits as the scalar conversion). Only loops between built-in
+/// types are marked `omp simd`: the 16-bit float conversions branch, and Clang warns that it cannot
+/// vectorise them.
+template <class D, class S> void convert_row(D* dst, const S* src, std::int64_t n) {
+#ifdef MOLM_HAVE_AVX512_KERNELS
+  if constexpr ((std::is_same_v<S, bfloat16> && std::is_same_v<D, float>) ||
+                (std::is_same_v<S, float> && std::is_same_v<D, bfloat16>))
+    if (cpu_has_avx512()) return avx512::convert(src, dst, n);
+#endif
+  if constexpr (std::is_arithmetic_v<S> && std::is_arithmetic_v<D>) {
+#pragma omp simd
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<D>(src[j]);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<D>(src[j]);
+  }
+}
+
 /// Copy n elements of a row (stride in elements) into a dense scratch buffer of the accumulation type.
 template <class A, class T> void load_row(A* dst, const T* src, std::int64_t stride, std::int64_t n) {
-  if (stride == 1) {
-#pragma omp simd
-    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j]);
-  } else {
-    for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j * stride]);
-  }
+  if (stride == 1) return convert_row(dst, src, n);
+  for (std::int64_t j = 0; j < n; ++j) dst[j] = static_cast<A>(src[j * stride]);
 }
 
 /// body(r, thread) for every row r in [0, rows), on `threads` threads with a static split;

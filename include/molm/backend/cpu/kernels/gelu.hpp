@@ -21,6 +21,7 @@
 #pragma once
 
 #include "molm/backend/cpu/kernels/avx512.hpp"
+#include "molm/backend/kernels.hpp"
 #include "molm/tensor/iter.hpp"
 
 #include <unsupported/Eigen/SpecialFunctions>
@@ -136,12 +137,8 @@ template <class T> MOLM_AVX512 void silu_backward(const T* dy, const T* x, T* dx
 }  // namespace avx512
 #endif
 
-/// Whether the vectorised activations take T (f32 always; bf16 on the AVX-512 path only).
-template <class T> bool fast_activation_available() {
-  if constexpr (std::is_same_v<T, float>) return true;
-  else if constexpr (std::is_same_v<T, bfloat16>) return cpu_has_avx512();
-  else return false;
-}
+// The kernels below take f32 or bf16 arrays; callers go through try_fast_activation_* (the end of
+// this file), which knows which of them this CPU can run.
 
 template <class T> void gelu_forward(const T* x, T* y, std::int64_t n) {
   detail::for_activation_chunks(n, [&](std::int64_t begin, std::int64_t len) {
@@ -174,7 +171,7 @@ template <class T> void gelu_backward(const T* dy, const T* x, T* dx, std::int64
   });
 }
 
-/// SiLU: the AVX-512 path only (callers check fast_silu_available()).
+/// SiLU: the AVX-512 path only.
 template <class T> void silu_forward(const T* x, T* y, std::int64_t n) {
 #ifdef MOLM_HAVE_AVX512_KERNELS
   detail::for_activation_chunks(n, [&](std::int64_t begin, std::int64_t len) {
@@ -193,8 +190,39 @@ template <class T> void silu_backward(const T* dy, const T* x, T* dx, std::int64
   (void)dy, (void)x, (void)dx, (void)n;
 #endif
 }
-template <class T> bool fast_silu_available() {
-  return (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>) && cpu_has_avx512();
+
+/// Whether `op` has a vectorised kernel for T on this CPU: f32 GELU always (Eigen's packet erf where
+/// the CPU lacks AVX-512); bf16 GELU and f32/bf16 SiLU with AVX-512.
+template <class T> bool has_fast_activation(UnaryOp op) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>)
+    return (op == UnaryOp::gelu && (std::is_same_v<T, float> || cpu_has_avx512())) ||
+           (op == UnaryOp::silu && cpu_has_avx512());
+  else
+    return false;
+}
+
+/// y = op(x) on contiguous arrays when has_fast_activation<T>(op); false (nothing written) otherwise.
+template <class T> bool try_fast_activation_forward(UnaryOp op, const T* x, T* y, std::int64_t n) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>) {
+    if (!has_fast_activation<T>(op)) return false;
+    if (op == UnaryOp::gelu) gelu_forward<T>(x, y, n);
+    else silu_forward<T>(x, y, n);
+    return true;
+  } else {
+    return false;
+  }
+}
+
+/// dx = dy · op'(x) on contiguous arrays when has_fast_activation<T>(op); false otherwise.
+template <class T> bool try_fast_activation_backward(UnaryOp op, const T* dy, const T* x, T* dx, std::int64_t n) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>) {
+    if (!has_fast_activation<T>(op)) return false;
+    if (op == UnaryOp::gelu) gelu_backward<T>(dy, x, dx, n);
+    else silu_backward<T>(dy, x, dx, n);
+    return true;
+  } else {
+    return false;
+  }
 }
 
 /// The f32 entry points (tests/backend/gelu_test.cpp checks them directly).

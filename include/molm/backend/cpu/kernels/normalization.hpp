@@ -1,12 +1,12 @@
 // Optimised layer_norm and rms_norm over the last dimension (forward and backward). Rows run in
 // parallel on per-thread scratch rows of acc_t<T>; weight and bias are converted to acc_t<T> once.
-// Row bodies are plain `#pragma omp simd` loops, compiled also for AVX-512 and run that way where the
+// Row bodies are plain `#pragma omp simd` loops (those between built-in types: a 16-bit float
+// conversion branches and would not vectorise), compiled also for AVX-512 and run that way where the
 // CPU has it (run_rows_vectorised, rows.hpp).
 // dweight/dbias are sums over rows: each thread keeps double partial sums, added in thread order at
 // the end so the result does not depend on scheduling. The maths is in ops/normalization.hpp.
 #pragma once
 
-#include "molm/backend/cpu/kernels/avx512.hpp"
 #include "molm/backend/cpu/rows.hpp"
 #include "molm/core/device.hpp"
 
@@ -24,32 +24,6 @@ template <class T> std::vector<acc_t<T>> load_param(const Tensor& t, std::int64_
   const std::int64_t s = t.stride(0);
   for (std::int64_t j = 0; j < C; ++j) v[static_cast<std::size_t>(j)] = static_cast<acc_t<T>>(p[j * s]);
   return v;
-}
-
-/// Row r of an operand laid out by `l`, converted into `dst`.
-template <class T, class A> void load_row(const T* base, const RowLayout& l, std::int64_t r, std::int64_t C, A* dst) {
-  const T* src = base + l.row_offset(r);
-  const std::int64_t s = l.inner_stride;
-  if (s == 1) {
-#ifdef MOLM_HAVE_AVX512_KERNELS
-    if constexpr (std::is_same_v<T, bfloat16> && std::is_same_v<A, float>)
-      if (cpu_has_avx512()) return avx512::convert(src, dst, C);
-#endif
-#pragma omp simd
-    for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<A>(src[j]);
-  } else {
-    for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<A>(src[j * s]);
-  }
-}
-
-/// dst[0, C) = src converted to T (a contiguous output row).
-template <class A, class T> void store_row(const A* src, T* dst, std::int64_t C) {
-#ifdef MOLM_HAVE_AVX512_KERNELS
-  if constexpr (std::is_same_v<T, bfloat16> && std::is_same_v<A, float>)
-    if (cpu_has_avx512()) return avx512::convert(src, dst, C);
-#endif
-#pragma omp simd
-  for (std::int64_t j = 0; j < C; ++j) dst[j] = static_cast<T>(src[j]);
 }
 
 /// Per-thread [C] partial sums in double, reduced in thread order into a [C] tensor of T.
@@ -90,12 +64,9 @@ void layer_norm_forward(cpu_t, const Tensor& x, const Tensor& w, const Tensor& b
     // The row in acc_t<T>: read in place when it already is (contiguous f32/f64), else converted.
     A* scratch_row = scratch[static_cast<std::size_t>(t)].data();
     const A* z = scratch_row;
-    if constexpr (std::is_same_v<T, A>) {
+    if constexpr (std::is_same_v<T, A>)
       if (lx.inner_stride == 1) z = px + lx.row_offset(r);
-      else norm_detail::load_row(px, lx, r, C, scratch_row);
-    } else {
-      norm_detail::load_row(px, lx, r, C, scratch_row);
-    }
+    if (z == scratch_row) load_row(scratch_row, px + lx.row_offset(r), lx.inner_stride, C);
     // Two passes (mean, then squared deviations) avoid the cancellation of E[x²] − E[x]².
     A s = 0;
 #pragma omp simd reduction(+ : s)
@@ -114,7 +85,7 @@ void layer_norm_forward(cpu_t, const Tensor& x, const Tensor& w, const Tensor& b
     } else {
 #pragma omp simd
       for (std::int64_t j = 0; j < C; ++j) scratch_row[j] = (z[j] - mu) * rs * w_[j] + b_[j];
-      norm_detail::store_row(scratch_row, yr, C);
+      convert_row(yr, scratch_row, C);
     }
     pmean[r] = mu;
     prstd[r] = rs;
@@ -145,8 +116,8 @@ void layer_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor&
   run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* xh = scratch[static_cast<std::size_t>(t)].data();
     A* g = xh + C;
-    norm_detail::load_row(px, lx, r, C, xh);
-    norm_detail::load_row(pd, ld, r, C, g);
+    load_row(xh, px + lx.row_offset(r), lx.inner_stride, C);
+    load_row(g, pd + ld.row_offset(r), ld.inner_stride, C);
     const A mu = pmean[r], rs = prstd[r];
 #pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) xh[j] = (xh[j] - mu) * rs;
@@ -171,7 +142,7 @@ void layer_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor&
     const A m1 = s1 / static_cast<A>(C), m2 = s2 / static_cast<A>(C);
 #pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) g[j] = rs * (g[j] * w_[j] - m1 - xh[j] * m2);
-    norm_detail::store_row(g, pdx + r * C, C);
+    convert_row(pdx + r * C, g, C);
   });
   if (dw.defined()) dw_part.write<T>(dw);
   if (db.defined()) db_part.write<T>(db);
@@ -194,14 +165,13 @@ void rms_norm_forward(cpu_t, const Tensor& x, const Tensor& w, double eps, const
 
   run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* z = scratch[static_cast<std::size_t>(t)].data();
-    norm_detail::load_row(px, lx, r, C, z);
+    load_row(z, px + lx.row_offset(r), lx.inner_stride, C);
     A ss = 0;
 #pragma omp simd reduction(+ : ss)
     for (std::int64_t j = 0; j < C; ++j) ss += z[j] * z[j];
     const A rs = A(1) / std::sqrt(ss / static_cast<A>(C) + static_cast<A>(eps));
     T* yr = py + r * C;
     const A* w_ = wv.data();
-#pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) yr[j] = static_cast<T>(w_[j] * static_cast<A>(static_cast<T>(z[j] * rs)));
     prstd[r] = rs;
   });
@@ -229,15 +199,14 @@ void rms_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor& w
   run_rows_vectorised(R, threads, [&](std::int64_t r, int t) {
     A* h = scratch[static_cast<std::size_t>(t)].data();
     A* g = h + C;
-    norm_detail::load_row(px, lx, r, C, h);
-    norm_detail::load_row(pd, ld, r, C, g);
+    load_row(h, px + lx.row_offset(r), lx.inner_stride, C);
+    load_row(g, pd + ld.row_offset(r), ld.inner_stride, C);
     const A rs = prstd[r];
 #pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) h[j] *= rs;
     const A* w_ = wv.data();
     if (dw.defined()) {
       double* acc = dw_part.of(t);
-#pragma omp simd
       for (std::int64_t j = 0; j < C; ++j)
         acc[j] += static_cast<double>(g[j] * static_cast<A>(static_cast<T>(h[j])));
     }
@@ -247,7 +216,6 @@ void rms_norm_backward(cpu_t, const Tensor& dy, const Tensor& x, const Tensor& w
     for (std::int64_t j = 0; j < C; ++j) s += g[j] * w_[j] * h[j];
     const A m = s / static_cast<A>(C);
     T* out = pdx + r * C;
-#pragma omp simd
     for (std::int64_t j = 0; j < C; ++j) out[j] = static_cast<T>(rs * (g[j] * w_[j] - h[j] * m));
   });
   if (dw.defined()) dw_part.write<T>(dw);
