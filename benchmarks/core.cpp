@@ -17,6 +17,14 @@
 //   layer_norm [1152, 768] (eps 1e-12)    softmax [16, 12, 72, 72] + additive key-padding mask
 //   gelu (erf) [1152, 3072]               silu [1152, 3072]
 // No limit.
+//
+// bert_layer: the whole 768-wide layer those ops come from, at 16×72 tokens (every other sequence
+// with its last 20 keys padded): BERT's post-LN layer as the Q-Former's text layers run it —
+// self-attention (12 heads of 64, key padding mask), output dense + residual + LayerNorm, GELU FFN
+// of 3072 + residual + LayerNorm — with random weights, forward ("fwd", no autograd) and forward +
+// backward of a weighted sum into every parameter and the input ("fwd_bwd"), in f32 and under bf16
+// autocast (f32 weights, as the reference trains), in tokens/s. limit: the GEMM FLOPs per token
+// (projections, FFN, q·kᵀ, P·V; backward 2× forward) at the FMA peak of the dtype measured here.
 #include "support/bench.hpp"
 
 #include <molm/molm.hpp>
@@ -66,6 +74,33 @@ double read_probe(const Tensor& x, const bench::Budget& budget) {
   (void)sink;
   return static_cast<double>(n) * 4 / t / 1e9;
 }
+
+/// BERT's post-LN layer (transformers' BertLayer without dropout), as the Q-Former's text layers.
+struct BertLayer {
+  nn::MultiheadAttention attention;
+  nn::Linear dense, intermediate, output;
+  nn::LayerNorm attention_norm, output_norm;
+
+  BertLayer(std::int64_t width, std::int64_t heads, std::int64_t ffn, Generator& gen)
+      : attention(nn::AttentionConfig::bert(width, heads), gen),
+        dense(width, width, gen),
+        intermediate(width, ffn, gen),
+        output(ffn, width, gen),
+        attention_norm(width, 1e-12),
+        output_norm(width, 1e-12) {}
+
+  Tensor forward(const Tensor& x, const Tensor& padding) const {
+    AttentionOptions options;
+    options.key_padding_mask = padding;
+    const Tensor h = attention_norm.forward(add(dense.forward(attention.forward(x, {}, options)), x));
+    return output_norm.forward(add(output.forward(gelu(intermediate.forward(h))), h));
+  }
+  void zero_grad() {
+    for (nn::Module* m : std::initializer_list<nn::Module*>{&attention, &dense, &intermediate, &output,
+                                                            &attention_norm, &output_norm})
+      m->zero_grad();
+  }
+};
 
 }  // namespace
 
@@ -163,4 +198,50 @@ int main(int argc, char** argv) {
                      peers.get(bench, shape, dname), "torch", "Melem/s", std::nullopt});
       }
     }
+
+  // ---- a whole BERT-style layer ----
+  constexpr std::int64_t kBatch = 16, kTokens = 72, kWidth = 768, kHeads = 12, kFfn = 3072;
+  BertLayer layer(kWidth, kHeads, kFfn, gen);
+  const Tensor hidden = randn({kBatch, kTokens, kWidth}, gen);
+  const Tensor hidden_grad = hidden.detach().set_requires_grad();
+  const Tensor out_weights = rand({kBatch, kTokens, kWidth}, gen);
+  const Tensor padding = [&] {
+    Tensor m = zeros({kBatch, kTokens}, DType::boolean);
+    for (std::int64_t b = 0; b < kBatch; b += 2)
+      for (std::int64_t k = kTokens - 20; k < kTokens; ++k) m.data<bool>()[b * kTokens + k] = true;
+    return m;
+  }();
+  const double token_flops = 2.0 * (4 * kWidth * kWidth + 2 * kWidth * kFfn + 2 * kTokens * kWidth);
+  const double peak_f32 = bench::fma_peak_f32(threads);
+  const double peak_bf16 = bench::fma_peak_bf16(threads, peak_f32);
+  bench::Budget layer_budget;
+  layer_budget.min_time_s = 1.0;
+  for (const DType dt : {DType::f32, DType::bf16}) {
+    const bool bf16 = dt == DType::bf16;
+    const auto t = bench::median_times({[&] {
+                                          autocast guard(DType::bf16, bf16);
+                                          no_grad ng;
+                                          (void)layer.forward(hidden, padding);
+                                        },
+                                        [&] {
+                                          layer.zero_grad();
+                                          hidden_grad.zero_grad();
+                                          Tensor loss;
+                                          {
+                                            autocast guard(DType::bf16, bf16);
+                                            loss = sum(mul(layer.forward(hidden_grad, padding), out_weights));
+                                          }
+                                          loss.backward();
+                                        }},
+                                       layer_budget);
+    const std::string shape = fmt::format("{}x{}x{}", kBatch, kTokens, kWidth);
+    const std::string dname(name(dt));
+    const double peak = (bf16 ? peak_bf16 : peak_f32) * 1e9;
+    for (int i = 0; i < 2; ++i) {
+      const std::string bench = i == 0 ? "bert_layer_fwd" : "bert_layer_fwd_bwd";
+      const double tokens = static_cast<double>(kBatch * kTokens);
+      bench::emit({bench, shape, dname, threads, tokens / t[i], peers.get(bench, shape, dname), "torch", "tokens/s",
+                   peak / (token_flops * (i == 0 ? 1.0 : 3.0))});
+    }
+  }
 }

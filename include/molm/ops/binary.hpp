@@ -5,9 +5,12 @@
 //   y = a - b: da = sum_to(dy, a)        db = -sum_to(dy, b)
 //   y = a * b: da = sum_to(dy * b, a)    db = sum_to(dy * a, b)
 //   y = a / b: da = sum_to(dy / b, a)    db = -sum_to(dy * a / b², b)
-// Both operands must have the same dtype: molm never promotes silently (use .to()).
+// Both operands must have the same dtype: molm never promotes silently (use .to()). The one
+// exception is autocast's (autograd/autocast.hpp): inside a bf16 autocast scope an f32 and a bf16
+// operand of add, sub, mul or div meet in f32, as torch's type promotion has them.
 #pragma once
 
+#include "molm/autograd/autocast.hpp"
 #include "molm/ops/map.hpp"
 #include "molm/ops/reduce.hpp"
 #include "molm/ops/view.hpp"
@@ -35,6 +38,7 @@ inline Tensor scalar_map(const Tensor& x, const char* name_, backend::UnaryOp op
 inline Tensor neg(const Tensor& x);
 
 inline Tensor add(const Tensor& a, const Tensor& b) {
+  if (autograd::autocast_promotes(a.dtype(), b.dtype())) return add(a.to(DType::f32), b.to(DType::f32));
   Tensor y = ops::detail::binary_map(a, b, "add", backend::BinaryOp::add);
   if (autograd::any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
@@ -46,6 +50,7 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor sub(const Tensor& a, const Tensor& b) {
+  if (autograd::autocast_promotes(a.dtype(), b.dtype())) return sub(a.to(DType::f32), b.to(DType::f32));
   Tensor y = ops::detail::binary_map(a, b, "sub", backend::BinaryOp::sub);
   if (autograd::any_requires_grad({&a, &b})) {
     Shape sa = a.shape(), sb = b.shape();
@@ -57,6 +62,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor mul(const Tensor& a, const Tensor& b) {
+  if (autograd::autocast_promotes(a.dtype(), b.dtype())) return mul(a.to(DType::f32), b.to(DType::f32));
   Tensor y = ops::detail::binary_map(a, b, "mul", backend::BinaryOp::mul);
   if (autograd::any_requires_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -71,6 +77,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 inline Tensor div(const Tensor& a, const Tensor& b) {
+  if (autograd::autocast_promotes(a.dtype(), b.dtype())) return div(a.to(DType::f32), b.to(DType::f32));
   MOLM_CHECK(is_floating(a.dtype()), "div", "needs floating tensors, got {} {} and {} {}", name(a.dtype()),
              a.shape().str(), name(b.dtype()), b.shape().str());
   Tensor y = ops::detail::binary_map(a, b, "div", backend::BinaryOp::div);

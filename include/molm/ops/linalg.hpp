@@ -8,7 +8,8 @@
 // Bᵀ, Aᵀ and Wᵀ above cost no copy: the kernels take strided operands.
 // Both operands must have the same floating dtype; matmul(a, b, DType::f32) on bf16 inputs keeps
 // the f32 accumulator instead of rounding it to bf16. Under autograd::autocast (bf16), f32 operands
-// are cast to bf16 and multiplied that way, with an f32 result.
+// are cast to bf16 and multiplied that way (weights and biases through the autocast cache), with a
+// bf16 result as torch's, or f32 when matmul is asked for f32 (autocast.hpp has the rules).
 #pragma once
 
 #include "molm/autograd/autocast.hpp"
@@ -59,9 +60,11 @@ inline void check_matmul_dtypes(const Tensor& a, const Tensor& b, DType out, con
              name(a.dtype()), a.shape().str(), b.shape().str());
 }
 
-/// Whether autograd::autocast (bf16) takes over a product of `a` and `b`: both f32 (see autocast.hpp).
-inline bool autocast_bf16(const Tensor& a, const Tensor& b) {
-  return autograd::autocast_dtype() == DType::bf16 && a.dtype() == DType::f32 && b.dtype() == DType::f32;
+/// The bf16 operand autocast multiplies for `t`: t itself when already bf16; a leaf (a weight, a
+/// bias) through the scope's cast cache; anything else by a recorded cast.
+inline Tensor autocast_operand(const Tensor& t) {
+  if (!t.defined() || t.dtype() == DType::bf16) return t;
+  return autograd::autocast_weight(t, DType::bf16, [&] { return t.to(DType::bf16); });
 }
 
 /// a [..., M, K] · b [..., K, N], both at least 2-D, batch dims broadcast; recorded for autograd.
@@ -118,14 +121,14 @@ inline Tensor matmul_nd(const Tensor& a, const Tensor& b, DType out_dtype) {
 /// matrices whose batch dims broadcast ([2, 1, 3, 4] @ [5, 4, 2] → [2, 5, 3, 2]). `out_dtype` may
 /// be f32 for bf16 inputs; otherwise it is the inputs' dtype.
 inline Tensor matmul(const Tensor& a, const Tensor& b, DType out_dtype) {
+  if (autograd::autocast_to_bf16(a.dtype(), b.dtype()) && (out_dtype == DType::f32 || out_dtype == DType::bf16))
+    return matmul(ops::detail::autocast_operand(a), ops::detail::autocast_operand(b), out_dtype);
   ops::detail::check_matmul_dtypes(a, b, out_dtype, "matmul");
   MOLM_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "needs tensors of at least 1 dimension, got {} and {}",
              a.shape().str(), b.shape().str());
   const std::int64_t ka = a.shape().back(), kb = b.dim() == 1 ? b.shape()[0] : b.shape()[b.dim() - 2];
   MOLM_CHECK(ka == kb, "matmul", "inner dimensions differ: {} @ {} ({} vs {})", a.shape().str(), b.shape().str(), ka,
              kb);
-  if (out_dtype == DType::f32 && ops::detail::autocast_bf16(a, b))  // bf16 GEMM, f32 result; casts recorded
-    return matmul(a.to(DType::bf16), b.to(DType::bf16), DType::f32);
   Tensor y = ops::detail::matmul_nd(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b, out_dtype);
   if (a.dim() == 1) y = y.squeeze(-2);
   if (b.dim() == 1) y = y.squeeze(-1);
@@ -134,12 +137,19 @@ inline Tensor matmul(const Tensor& a, const Tensor& b, DType out_dtype) {
 
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
   ops::detail::check_cpu(a, "matmul");
-  return matmul(a, b, a.dtype());
+  return matmul(a, b, autograd::autocast_to_bf16(a.dtype(), b.dtype()) ? DType::bf16 : a.dtype());
 }
 
 /// y = x·Wᵀ + b over x's leading dims: x [..., in], weight [out, in] (PyTorch's layout), bias [out]
 /// or undefined → y [..., out]. W is read transposed in place; x is viewed as [rows, in].
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}) {
+  if (autograd::autocast_to_bf16(x.dtype(), weight.dtype()) &&
+      (!bias.defined() || bias.dtype() == DType::f32 || bias.dtype() == DType::bf16)) {
+    // bf16 GEMM with the bias added to its f32 accumulator, one rounding to a bf16 result; the bf16
+    // copies of the weight and bias come from the scope's cache while they are unchanged.
+    using ops::detail::autocast_operand;
+    return linear(autocast_operand(x), autocast_operand(weight), autocast_operand(bias));
+  }
   ops::detail::check_matmul_dtypes(x, weight, x.dtype(), "linear");
   MOLM_CHECK(weight.dim() == 2 && x.dim() >= 1, "linear",
              "needs x [..., in] and weight [out, in], got x {} and weight {}", x.shape().str(), weight.shape().str());
@@ -151,12 +161,6 @@ inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias =
     MOLM_CHECK(bias.dim() == 1 && bias.shape()[0] == out_features, "linear", "bias {} does not match weight {}",
                bias.shape().str(), weight.shape().str());
     ops::detail::check_same_dtype(bias, weight, "linear");
-  }
-  if (ops::detail::autocast_bf16(x, weight)) {  // bf16 GEMM, f32 result; the bias is added in f32
-    // The weight's bf16 copy comes from the scope's cache while the weight is unchanged (autocast.hpp).
-    const Tensor w16 = autograd::autocast_weight(weight, DType::bf16, [&] { return weight.to(DType::bf16); });
-    const Tensor y = matmul(x.to(DType::bf16), w16.transpose(0, 1), DType::f32);
-    return bias.defined() ? add(y, bias) : y;
   }
   Shape out_shape = x.shape();
   out_shape[out_shape.size() - 1] = out_features;

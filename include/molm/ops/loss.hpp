@@ -11,6 +11,7 @@
 // Row sums run in acc_t<T>; the sum over rows in double.
 #pragma once
 
+#include "molm/autograd/autocast.hpp"
 #include "molm/backend/kernels.hpp"
 #include "molm/ops/factory.hpp"
 
@@ -69,6 +70,8 @@ std::int64_t count_valid_targets(const Tensor& t, const Tensor& logits, const Te
 /// Returns a 0-d tensor (mean, sum) or one loss per row with the targets' shape (none).
 inline Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {}) {
   constexpr const char* op = "cross_entropy";
+  if (autograd::autocast_widens(logits.dtype(), DType::f32))  // autocast: an f32 loss, as torch's fp32 list
+    return cross_entropy(logits.to(DType::f32), targets, options);
   ops::detail::check_cross_entropy_args(logits, targets, options);
   const Tensor t = targets.contiguous();  // row r's target at t[r]
   const std::int64_t valid = visit_index(t.dtype(), op, [&](auto tag) {

@@ -58,6 +58,8 @@ inline bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(
 /// LayerNorm over the last dimension; `weight` and `bias` ([C]) may be undefined Tensor{}.
 inline Tensor layer_norm(const Tensor& x, const Tensor& weight = {}, const Tensor& bias = {}, double eps = 1e-5) {
   constexpr const char* op = "layer_norm";
+  if (weight.defined() && autograd::autocast_widens(x.dtype(), weight.dtype()))  // autocast: f32 maths, bf16 out
+    return layer_norm(x.to(DType::f32), weight, bias, eps).to(DType::bf16);
   ops::detail::check_norm_args(x, weight, bias, eps, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   const DType sd = acc_dtype(x.dtype());

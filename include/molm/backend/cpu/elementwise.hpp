@@ -10,10 +10,13 @@
 
 #include "molm/backend/cpu/kernels/gelu.hpp"
 #include "molm/backend/cpu/kernels/map.hpp"
+#include "molm/backend/cpu/rows.hpp"
 #include "molm/backend/cpu/reference/map.hpp"
 #include "molm/backend/kernels.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace molm::backend::elementwise {
 
@@ -151,9 +154,27 @@ template <class Tag, class T> void fill(const Tensor& out, double value) {
 }
 
 /// dst = src converted to dst's dtype (through acc_t: bf16 → float → f16, as torch's .to()).
+/// Dense f32 ↔ bf16 (autocast's casts) and dense same-dtype copies go through convert_row in
+/// blocks on all threads: AVX-512 conversion where the CPU has it, bit-identical to the generic walk.
 template <class Tag, class TO> void copy(const Tensor& src, const Tensor& dst) {
   visit_dtype(src.dtype(), [&](auto from) {
     using TI = typename decltype(from)::type;
+    if constexpr (std::is_same_v<Tag, cpu_t> && (std::is_same_v<TI, TO> || (std::is_same_v<TI, float> &&
+                                                 std::is_same_v<TO, bfloat16>) ||
+                                                 (std::is_same_v<TI, bfloat16> && std::is_same_v<TO, float>))) {
+      if (src.is_contiguous() && dst.is_contiguous() && src.shape() == dst.shape()) {
+        constexpr std::int64_t kBlock = 1 << 14;
+        const std::int64_t n = dst.numel(), blocks = (n + kBlock - 1) / kBlock;
+        const TI* s = src.data<TI>();
+        TO* d = dst.data<TO>();
+        molm::detail::parallel_for(blocks, kBlock, [&](std::int64_t b) {
+          const std::int64_t begin = b * kBlock, len = std::min(kBlock, n - begin);
+          if constexpr (std::is_same_v<TI, TO>) std::memcpy(d + begin, s + begin, static_cast<std::size_t>(len) * sizeof(TO));
+          else convert_row(d + begin, s + begin, len);
+        });
+        return;
+      }
+    }
     map_forward<TO, TI>(Tag{}, dst, [](auto v) { return v; }, src);
   });
 }

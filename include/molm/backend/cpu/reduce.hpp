@@ -109,7 +109,7 @@ void column_sums(const T* x, std::int64_t R, std::int64_t C, T* out, Finish fini
     for (std::int64_t j = 0; j < n; ++j) acc[j] = A{0};
     for (std::int64_t r = 0; r < R; ++r) {
       const T* row = x + r * C + c0;
-      for (std::int64_t j = 0; j < n; ++j) acc[j] += static_cast<A>(row[j]);
+      for (std::int64_t j = 0; j < n; ++j) acc[j] += static_cast<A>(static_cast<acc_t<T>>(row[j]));
     }
     for (std::int64_t j = 0; j < n; ++j) out[c0 + j] = finish(acc[j]);
   });
@@ -175,7 +175,7 @@ template <class Tag, class T> void sum(const Tensor& x, const std::vector<bool>&
       return;
     }
   }
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+  if constexpr (is_floating_v<T>) {  // f32, f64, and bf16/f16 (a bias gradient under autocast)
     if constexpr (std::is_same_v<Tag, cpu_t>) {
       const auto rc = leading_reduction(x, reduced);
       if (rc.first > 1 && rc.second >= 16) {
