@@ -18,6 +18,9 @@
 //   gelu (erf) [1152, 3072]               silu [1152, 3072]
 // No limit.
 //
+// `bench_core --only TEXT` runs only the parts whose name contains TEXT (sum, eager_chain, layer_norm,
+// softmax, gelu, silu, bert_layer; e.g. --only bert_layer for profiling).
+//
 // bert_layer: the whole 768-wide layer those ops come from, at 16×72 tokens (every other sequence
 // with its last 20 keys padded): BERT's post-LN layer as the Q-Former's text layers run it —
 // self-attention (12 heads of 64, key padding mask), output dense + residual + LayerNorm, GELU FFN
@@ -107,6 +110,10 @@ struct BertLayer {
 int main(int argc, char** argv) {
   const bench::Peers peers = bench::Peers::from_args(argc, argv);
   const int threads = bench::bench_threads();
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const auto wanted = [&](const std::string& part) { return part.find(only) != std::string::npos; };
   Generator gen(11);
   const Tensor x = randn({kElements}, gen);
   const std::string shape = std::to_string(kElements);
@@ -114,13 +121,14 @@ int main(int argc, char** argv) {
 
   bench::Budget budget;
   budget.min_time_s = 1.0;
-  const double limit = read_probe(x, budget);
   volatile float sink = 0;
-  const auto t = bench::median_times({[&] { sink = sum(x).item<float>(); }, [&] { sink = mean(x).item<float>(); }},
-                                     budget);
-  (void)sink;
-  bench::emit({"sum", shape, "f32", threads, gb / t[0], peers.get("sum", shape, "f32"), "torch.sum", "GB/s", limit});
-  bench::emit({"mean", shape, "f32", threads, gb / t[1], peers.get("mean", shape, "f32"), "torch.mean", "GB/s", limit});
+  if (wanted("sum mean")) {
+    const double limit = read_probe(x, budget);
+    const auto t = bench::median_times({[&] { sink = sum(x).item<float>(); }, [&] { sink = mean(x).item<float>(); }},
+                                       budget);
+    bench::emit({"sum", shape, "f32", threads, gb / t[0], peers.get("sum", shape, "f32"), "torch.sum", "GB/s", limit});
+    bench::emit({"mean", shape, "f32", threads, gb / t[1], peers.get("mean", shape, "f32"), "torch.mean", "GB/s", limit});
+  }
 
   constexpr int kChainOps = 1000;
   const Tensor a = randn({64}, gen), b = randn({64}, gen), y0 = randn({64}, gen) * 0.01;
@@ -132,17 +140,19 @@ int main(int argc, char** argv) {
   };
   bench::Budget chain_budget;
   chain_budget.min_time_s = 1.0;
-  const auto tc = bench::median_times(
-      {[&] {
-         no_grad guard;
-         chain(y0);
-       },
-       [&] { chain(y0_grad); }},
-      chain_budget);
-  for (int i = 0; i < 2; ++i) {
-    const std::string variant = i == 0 ? "no_grad" : "grad";
-    bench::emit({"eager_chain", "1000x64:" + variant, "f32", threads, kChainOps / tc[i] / 1e3,
-                 peers.get("eager_chain", "1000x64:" + variant, "f32"), "torch eager", "kop/s", std::nullopt});
+  if (wanted("eager_chain")) {
+    const auto tc = bench::median_times(
+        {[&] {
+           no_grad guard;
+           chain(y0);
+         },
+         [&] { chain(y0_grad); }},
+        chain_budget);
+    for (int i = 0; i < 2; ++i) {
+      const std::string variant = i == 0 ? "no_grad" : "grad";
+      bench::emit({"eager_chain", "1000x64:" + variant, "f32", threads, kChainOps / tc[i] / 1e3,
+                   peers.get("eager_chain", "1000x64:" + variant, "f32"), "torch eager", "kop/s", std::nullopt});
+    }
   }
 
   // ---- the non-GEMM ops of a BERT-style layer ----
@@ -170,6 +180,7 @@ int main(int argc, char** argv) {
   op_budget.min_time_s = 0.5;
   for (const Case& c : cases)
     for (const DType dt : {DType::f32, DType::bf16}) {
+      if (!wanted(c.name)) continue;
       const Tensor x = randn(c.shape, gen).to(dt), dy = randn(c.shape, gen).to(dt);
       const Tensor w = (randn({c.shape.back()}, gen) * 0.1 + 1.0).to(dt);
       const Tensor b = (randn({c.shape.back()}, gen) * 0.1).to(dt);
@@ -211,6 +222,7 @@ int main(int argc, char** argv) {
       for (std::int64_t k = kTokens - 20; k < kTokens; ++k) m.data<bool>()[b * kTokens + k] = true;
     return m;
   }();
+  if (!wanted("bert_layer")) return 0;
   const double token_flops = 2.0 * (4 * kWidth * kWidth + 2 * kWidth * kFfn + 2 * kTokens * kWidth);
   const double peak_f32 = bench::fma_peak_f32(threads);
   const double peak_bf16 = bench::fma_peak_bf16(threads, peak_f32);
