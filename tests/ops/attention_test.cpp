@@ -165,6 +165,30 @@ TEST_CASE("attention: optimised kernels equal the reference loops, forward and b
   }
 }
 
+TEST_CASE("attention: optimised backward equals the reference when only the scores carry a gradient",
+          "[ops][attention]") {
+  // Uni-Mol's pattern where a layer's output is unused: the output gradient is absent, dv is zero.
+  for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
+    INFO(name(dt));
+    const Tensor q = leaf({2, 3, 9, 8}, 60, dt), k = leaf({2, 3, 11, 8}, 61, dt), v = leaf({2, 3, 11, 4}, 62, dt);
+    const Tensor bias = leaf({2, 3, 9, 11}, 63, dt);
+    const AttentionOptions o{.bias = bias, .key_padding_mask = padding_mask(11, {0, 4}), .return_scores = true};
+    auto run = [&] {
+      for (const Tensor* t : {&q, &k, &v, &bias}) t->zero_grad();
+      const AttentionResult r = scaled_dot_product_attention(q, k, v, o);
+      r.scores.backward(testing::random(r.scores.shape(), 64, dt, 0.5, 1.5));
+      return std::vector<Tensor>{q.grad(), k.grad(), v.grad(), bias.grad()};
+    };
+    std::vector<Tensor> ref;
+    {
+      backend::ReferenceGuard g;
+      ref = run();
+    }
+    const bool half = dt == DType::bf16;
+    require_all_close(run(), ref, half ? 2e-2 : 1e-5, half ? 2e-2 : 1e-6);
+  }
+}
+
 TEST_CASE("attention: masking conventions", "[ops][attention]") {
   const std::int64_t B = 2, H = 2, L = 5, D = 4;
   Tensor q = testing::random({B, H, L, D}, 60), k = testing::random({B, H, L, D}, 61), v = testing::random({B, H, L, 3}, 62);

@@ -1,12 +1,20 @@
-// Optimised scaled-dot-product attention: OpenMP over the B·H (batch, head) pairs, and per pair
-// Eigen GEMMs on [L, D] matrices (P·V forward, up to four backward; the logits Q·Kᵀ too for heads
-// wider than 16, narrower ones use a packed-Kᵀ loop) and softmax_row.hpp for the probabilities. f32/f64 operands are read in
-// place through strided Eigen maps (a permuted [B,L,H,D] tensor needs no copy); bf16/f16 are
-// widened to float first, so all products accumulate in acc_t<T>. The maths is the reference's
-// (backend/cpu/reference/attention.hpp), which also defines AttentionProblem.
+// Optimised scaled-dot-product attention.
+//
+// Forward: OpenMP over the B·H (batch, head) pairs, and per pair Eigen GEMMs on [L, D] matrices (P·V;
+// the logits Q·Kᵀ too for heads wider than 16, narrower ones use a packed-Kᵀ loop) and
+// softmax_row.hpp for the probabilities, so the logits of a head never leave the cache between
+// product, mask and softmax. f32/f64 operands are read in place through strided Eigen maps (a
+// permuted [B,L,H,D] tensor needs no copy); bf16/f16 are widened to float first, so all products
+// accumulate in acc_t<T>.
+// Backward (f32 and bf16): four batched oneDNN GEMMs over all B·H heads at once — dV = Pᵀ·dO,
+// dP = dO·Vᵀ, dQ = scale·dS·K, dK = scale·dSᵀ·Q — with the softmax backward row by row in between;
+// bf16 operands are widened to f32 (the products keep f32 accumulators and the results are rounded
+// once). f64/f16 keep the per-head Eigen backward (oneDNN has no f64).
+// The maths is the reference's (backend/cpu/reference/attention.hpp).
 #pragma once
 
 #include "molm/backend/cpu/kernels/softmax_row.hpp"
+#include "molm/backend/cpu/onednn/matmul.hpp"
 #include "molm/backend/cpu/reference/attention.hpp"
 
 #include <Eigen/Core>
@@ -146,11 +154,81 @@ void attention_forward(cpu_t, const AttentionProblem& p, const Tensor& out, cons
   });
 }
 
+namespace attention_kernel {
+
+/// t as f32: itself (any strides) when it is f32, else a dense widened copy.
+inline Tensor as_f32(const Tensor& t) {
+  if (t.dtype() == DType::f32) return t;
+  Tensor c = Tensor::empty(t.shape(), DType::f32);
+  backend::call<backend::Copy>(t.device(), DType::f32, t, c);
+  return c;
+}
+
+/// out = scale · a·b through oneDNN; into `out` itself when it is f32, else through an f32
+/// buffer rounded once into it.
+inline void product_into(const Tensor& a, const Tensor& b, const Tensor& out, double scale = 1.0) {
+  const onednn::Epilogue ep{static_cast<float>(scale)};
+  if (out.dtype() == DType::f32) return onednn::matmul(a, b, Tensor(), out, ep);
+  Tensor wide = Tensor::empty(out.shape(), DType::f32);
+  onednn::matmul(a, b, Tensor(), wide, ep);
+  backend::call<backend::Copy>(out.device(), out.dtype(), wide, out);
+}
+
+/// Backward of f32/bf16 attention as batched GEMMs (see the file comment); same contract as the
+/// reference attention_backward.
+template <class T>
+void backward_batched(const AttentionProblem& p, const Tensor& probs, const Tensor& dout, const Tensor& dscores,
+                      const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dlogits) {
+  // dS lives in the logits-gradient buffer when the caller wants it, else in a scratch tensor.
+  const Tensor dS = dlogits.defined() ? dlogits : Tensor::empty(probs.shape(), DType::f32);
+  const std::int64_t Lq = p.Lq, Lk = p.Lk;
+  const bool have_dout = dout.defined();
+  if (have_dout) {
+    const Tensor dO = as_f32(dout);
+    if (dv.defined()) product_into(probs.transpose(2, 3), dO, dv);  // dV = Pᵀ·dO
+    onednn::matmul(dO, as_f32(p.v).transpose(2, 3), Tensor(), dS);  // dP = dO·Vᵀ, in dS
+  } else if (dv.defined()) {
+    std::fill(dv.data<T>(), dv.data<T>() + dv.numel(), T(0));
+  }
+  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), plus the scores' gradient where not masked (a masked score is a
+  // constant -inf: it passes none).
+  const float* pp = probs.data<float>();
+  float* ps = dS.data<float>();
+  const T* pds = dscores.defined() ? dscores.data<T>() : nullptr;
+  const Shape st = dscores.defined() ? dscores.strides() : Shape{0, 0, 0, 0};
+  const MaskView masked(p);
+  molm::detail::parallel_for(p.B * p.H * Lq, 4 * Lk, [&](std::int64_t row) {
+    const std::int64_t bh = row / Lq, i = row % Lq, b = bh / p.H, h = bh % p.H;
+    const float* prow = pp + row * Lk;
+    float* srow = ps + row * Lk;
+    if (have_dout) {
+      float r = 0;
+      for (std::int64_t j = 0; j < Lk; ++j) r += srow[j] * prow[j];
+      for (std::int64_t j = 0; j < Lk; ++j) srow[j] = prow[j] * (srow[j] - r);
+    } else {
+      std::fill(srow, srow + Lk, 0.0f);
+    }
+    if (pds) {
+      const T* g = pds + b * st[0] + h * st[1] + i * st[2];
+      for (std::int64_t j = 0; j < Lk; ++j)
+        if (!masked(p, b, i, j)) srow[j] += static_cast<float>(g[j * st[3]]);
+    }
+  });
+  if (dq.defined()) product_into(dS, as_f32(p.k), dq, p.scale);                 // dQ = scale·dS·K
+  if (dk.defined()) product_into(dS.transpose(2, 3), as_f32(p.q), dk, p.scale);  // dK = scale·dSᵀ·Q
+}
+
+}  // namespace attention_kernel
+
 /// Backward; same contract as the reference attention_backward.
 template <class T>
 void attention_backward(cpu_t, const AttentionProblem& p, const Tensor& probs, const Tensor& dout,
                         const Tensor& dscores, const Tensor& dq, const Tensor& dk, const Tensor& dv,
                         const Tensor& dlogits) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>) {
+    if (p.B * p.H > 0 && p.Lq > 0 && p.Lk > 0 && p.D > 0 && p.Dv > 0)
+      return attention_kernel::backward_batched<T>(p, probs, dout, dscores, dq, dk, dv, dlogits);
+  }
   using A = acc_t<T>;
   using namespace attention_kernel;
   const A* pp = probs.data<A>();
