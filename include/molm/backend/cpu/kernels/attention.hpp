@@ -156,6 +156,21 @@ void attention_forward(cpu_t, const AttentionProblem& p, const Tensor& out, cons
 
 namespace attention_kernel {
 
+/// t with its last two dimensions swapped: a view of the same memory, no history (the kernels sit
+/// below tensor/views.hpp, so no Tensor::transpose here).
+inline Tensor swap_last_two(const Tensor& t) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage();
+  impl->shape = t.shape();
+  impl->strides = t.strides();
+  impl->offset = t.offset();
+  impl->dtype = t.dtype();
+  const std::size_t r = impl->shape.size();
+  std::swap(impl->shape[r - 1], impl->shape[r - 2]);
+  std::swap(impl->strides[r - 1], impl->strides[r - 2]);
+  return Tensor(std::move(impl));
+}
+
 /// t as f32: itself (any strides) when it is f32, else a dense widened copy.
 inline Tensor as_f32(const Tensor& t) {
   if (t.dtype() == DType::f32) return t;
@@ -185,8 +200,8 @@ void backward_batched(const AttentionProblem& p, const Tensor& probs, const Tens
   const bool have_dout = dout.defined();
   if (have_dout) {
     const Tensor dO = as_f32(dout);
-    if (dv.defined()) product_into(probs.transpose(2, 3), dO, dv);  // dV = Pᵀ·dO
-    onednn::matmul(dO, as_f32(p.v).transpose(2, 3), Tensor(), dS);  // dP = dO·Vᵀ, in dS
+    if (dv.defined()) product_into(swap_last_two(probs), dO, dv);  // dV = Pᵀ·dO
+    onednn::matmul(dO, swap_last_two(as_f32(p.v)), Tensor(), dS);  // dP = dO·Vᵀ, in dS
   } else if (dv.defined()) {
     std::fill(dv.data<T>(), dv.data<T>() + dv.numel(), T(0));
   }
@@ -215,7 +230,7 @@ void backward_batched(const AttentionProblem& p, const Tensor& probs, const Tens
     }
   });
   if (dq.defined()) product_into(dS, as_f32(p.k), dq, p.scale);                 // dQ = scale·dS·K
-  if (dk.defined()) product_into(dS.transpose(2, 3), as_f32(p.q), dk, p.scale);  // dK = scale·dSᵀ·Q
+  if (dk.defined()) product_into(swap_last_two(dS), as_f32(p.q), dk, p.scale);  // dK = scale·dSᵀ·Q
 }
 
 }  // namespace attention_kernel
