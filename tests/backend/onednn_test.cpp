@@ -84,18 +84,18 @@ TEST_CASE("onednn matmul f32 equals the reference on every operand layout", "[ba
 
 TEST_CASE("onednn matmul f32: a wide row-major right operand, reordered per call, equals the reference",
           "[backend][onednn]") {
-  // 64×40·40×2100: wide enough (N > 2,048, M ≥ 64) for the per-call reorder into oneDNN's blocked
-  // layout; with bias and an epilogue, on each layout of b, and twice (the cached primitive reorders
-  // again: a changed b is seen).
-  Tensor a = testing::random({64, 40}, 21, DType::f32), bias = testing::random({2100}, 23, DType::f32);
+  // 512×40·40×2100: wide and tall enough (N > 2,048, M ≥ 512) for the per-call reorder into
+  // oneDNN's blocked layout; with bias and an epilogue, on each layout of b, and twice (the cached
+  // primitive reorders again: a changed b is seen).
+  Tensor a = testing::random({512, 40}, 21, DType::f32), bias = testing::random({2100}, 23, DType::f32);
   for (const auto& lb : layouts()) {
     INFO(lb.name);
     for (int seed : {22, 24}) {
       const Tensor b = testing::random({40, 2100}, seed, DType::f32);
-      Tensor got = onednn_matmul(a, lb.make(b), {64, 2100}, DType::f32, bias);
-      testing::require_close(got, reference_f64(a, b, {64, 2100}, bias), 1e-5, 1e-5);
-      got = onednn_matmul(a, lb.make(b), {64, 2100}, DType::f32, bias, {0.5f, onednn::Activation::relu});
-      testing::require_close(got, relu(mul(reference_f64(a, b, {64, 2100}, bias), 0.5)), 1e-5, 1e-5);
+      Tensor got = onednn_matmul(a, lb.make(b), {512, 2100}, DType::f32, bias);
+      testing::require_close(got, reference_f64(a, b, {512, 2100}, bias), 1e-5, 1e-5);
+      got = onednn_matmul(a, lb.make(b), {512, 2100}, DType::f32, bias, {0.5f, onednn::Activation::relu});
+      testing::require_close(got, relu(mul(reference_f64(a, b, {512, 2100}, bias), 0.5)), 1e-5, 1e-5);
     }
   }
 }

@@ -97,13 +97,7 @@ class SavedTensor {
   SavedTensor() = default;
   SavedTensor(const Tensor& t, const char* op) : op_(op) {
     if (!t.defined()) return;
-    auto impl = std::make_shared<TensorImpl>();
-    impl->storage = t.storage();
-    impl->shape = t.shape();
-    impl->strides = t.strides();
-    impl->offset = t.offset();
-    impl->dtype = t.dtype();
-    tensor_ = Tensor(std::move(impl));
+    tensor_ = molm::detail::alias(t, t.shape(), t.strides(), t.offset());
     version_ = t.version();
   }
   /// The saved tensor; throws if it was modified in place since it was saved.

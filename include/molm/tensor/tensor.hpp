@@ -179,6 +179,20 @@ inline std::int64_t Tensor::numel() const { return shape().numel(); }
 inline const std::shared_ptr<Storage>& Tensor::storage() const { return detail::checked(impl_).storage; }
 inline std::uint64_t Tensor::version() const { return storage()->version(); }
 
+namespace detail {
+/// A view of `t`'s storage with new geometry, no history (views, saved tensors and kernels make
+/// their views with it).
+inline Tensor alias(const Tensor& t, const Shape& shape, const Shape& strides, std::int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage();
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = t.dtype();
+  return Tensor(std::move(impl));
+}
+}  // namespace detail
+
 inline std::int64_t Tensor::size(std::int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
 inline std::int64_t Tensor::stride(std::int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
 

@@ -18,17 +18,6 @@
 namespace molm {
 namespace detail {
 
-/// A view of `t`'s storage with new geometry, no history.
-inline Tensor alias(const Tensor& t, const Shape& shape, const Shape& strides, std::int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = t.storage();
-  impl->shape = shape;
-  impl->strides = strides;
-  impl->offset = offset;
-  impl->dtype = t.dtype();
-  return Tensor(std::move(impl));
-}
-
 /// Resolve one -1 extent and check the element count.
 inline Shape infer_shape(const Shape& shape, std::int64_t numel, const Shape& from, const char* op) {
   Shape out = shape;

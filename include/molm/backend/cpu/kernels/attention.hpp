@@ -159,16 +159,11 @@ namespace attention_kernel {
 /// t with its last two dimensions swapped: a view of the same memory, no history (the kernels sit
 /// below tensor/views.hpp, so no Tensor::transpose here).
 inline Tensor swap_last_two(const Tensor& t) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = t.storage();
-  impl->shape = t.shape();
-  impl->strides = t.strides();
-  impl->offset = t.offset();
-  impl->dtype = t.dtype();
-  const std::size_t r = impl->shape.size();
-  std::swap(impl->shape[r - 1], impl->shape[r - 2]);
-  std::swap(impl->strides[r - 1], impl->strides[r - 2]);
-  return Tensor(std::move(impl));
+  Shape shape = t.shape(), strides = t.strides();
+  const std::size_t r = shape.size();
+  std::swap(shape[r - 1], shape[r - 2]);
+  std::swap(strides[r - 1], strides[r - 2]);
+  return molm::detail::alias(t, shape, strides, t.offset());
 }
 
 /// t as f32: itself (any strides) when it is f32, else a dense widened copy.

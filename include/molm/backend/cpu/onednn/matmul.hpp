@@ -108,13 +108,14 @@ inline dnnl::algorithm eltwise_algorithm(Activation act) {
 }
 
 /// Whether a right operand is worth reordering into oneDNN's own layout per call: a 2-D f32
-/// row-major matrix wider than 2,048 columns (measured: from 2,560 on — BERT's 3,072, Llama's
-/// 4,096 and 11,008 — oneDNN 2.6 reads row-major B slowly; up to 2,048 it does not, and the pass
-/// would cost more than it saves) with M ≥ 64 rows to reuse it (a GEMV would pay the pass twice).
+/// row-major matrix wider than 2,048 columns (measured: from 2,560 on — BERT's 3,072, and up to
+/// 25% at Llama's 4,096 and 11,008 — oneDNN 2.6 reads row-major B slowly; up to 2,048 it does not)
+/// with M ≥ 512 rows to spread the pass over: it moves K·N floats once, about 60/M of the product's
+/// time on the 2-core Xeon (5% at M = 1152; at M = 128 it cost 25% of a 128×4096·4096×4096 product).
 inline bool pack_right_operand(const Layout& la, const Layout& lb, DType tb) {
   if (tb != DType::f32 || lb.dims.size() != 2) return false;
   const std::int64_t M = la.dims[la.dims.size() - 2], K = lb.dims[0], N = lb.dims[1];
-  return lb.strides[1] == 1 && N > 2048 && K > 1 && M >= 64;
+  return lb.strides[1] == 1 && N > 2048 && K > 1 && M >= 512;
 }
 
 inline MatmulPrimitive make_matmul(const Layout& la, DType ta, const Layout& lb, DType tb, const Shape& out_shape,
