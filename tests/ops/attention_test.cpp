@@ -57,6 +57,36 @@ TEST_CASE("attention: gradients with a bias that requires grad, full and broadca
   }
 }
 
+TEST_CASE("attention: f32 gradients through the batched-GEMM backward equal central differences",
+          "[ops][attention]") {
+  // The f32 kernel (oneDNN GEMMs over all heads), inside casts so gradcheck's f64 leaves reach it:
+  // f32 rounding makes the differences noisy, hence eps 1e-3 and a tolerance of 3e-3.
+  const std::int64_t B = 2, H = 3, Lq = 5, Lk = 7, D = 4, Dv = 3;
+  Tensor q = leaf({B, H, Lq, D}, 31), k = leaf({B, H, Lk, D}, 32), v = leaf({B, H, Lk, Dv}, 33);
+  Tensor bias = leaf({B, 1, Lq, Lk}, 34);
+  const Tensor pad = padding_mask(Lk, {2, 0});
+  for (const bool causal : {false, true}) {
+    INFO("causal " << causal);
+    Tensor hidden = zeros({B, 1, Lq, Lk}, DType::boolean);  // the -inf scores, left out of the loss
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t i = 0; i < Lq; ++i)
+        for (std::int64_t j = 0; j < Lk; ++j)
+          hidden.data<bool>()[(b * Lq + i) * Lk + j] =
+              pad.data<bool>()[b * Lk + j] || (causal && j > i + (Lk - Lq));
+    gradcheck(
+        [&](const std::vector<Tensor>& in) {
+          const auto f32 = [](const Tensor& t) { return t.to(DType::f32); };
+          const AttentionResult r = scaled_dot_product_attention(
+              f32(in[0]), f32(in[1]), f32(in[2]),
+              {.bias = f32(in[3]), .key_padding_mask = pad, .causal = causal, .return_scores = true});
+          // the output and the (finite) scores both carry gradient, as in Uni-Mol
+          const Tensor finite_scores = masked_fill(r.scores, hidden, 0.0);
+          return add(sum(r.output, {-1}), sum(finite_scores, {-1})).to(DType::f64);
+        },
+        {q, k, v, bias}, 1e-3, 3e-3, 3e-4);
+  }
+}
+
 TEST_CASE("attention: gradients with a key padding mask, a causal mask and a custom scale", "[ops][attention]") {
   const std::int64_t B = 2, H = 3, D = 4;
   SECTION("key padding, bias") {

@@ -8,7 +8,7 @@
 //     loss.backward(); }                    // gradients of bf16 tensors are bf16, of f32 ones f32
 //   opt.step();                             // f32 parameter gradients (the casts' backward widens)
 //
-// The rules, op by op (each checked against torch 2.1.2 in tests/autograd/autocast_test.cpp):
+// The rules, op by op (checked against torch 2.1.2's autocast in tests/golden/autocast_test.cpp):
 //   linear, matmul       f32 or bf16 operands are rounded to bf16 (weights and biases through the
 //                        cache below), multiplied by oneDNN with an f32 accumulator, the bias added
 //                        to the accumulator, the result rounded once: a bf16 result. matmul(a, b,
@@ -25,16 +25,16 @@
 // f64 is never touched, and nothing changes outside a guard: there molm never promotes silently.
 // Not here: f16 autocast.
 //
-// Weight cache (as PyTorch's autocast cache): the bf16 copy of a leaf f32 tensor (a weight or bias)
-// is made once per autocast scope and reused by every later call, instead of being cast again per call. It is
-// never stale: an entry is reused only while the weight has the storage and storage version it was
-// cast at (every in-place write bumps the version: optimizer steps, copy_, fill_, load_state_dict;
-// a module's to(dtype) gives it new storage), and only in the
-// grad mode it was made in (a copy made under no_grad has no history to give gradients back through),
-// and not after a backward pass has run through its cast (which frees the cast's node; gradient
-// accumulation over several passes in one scope casts once per pass).
-// The cache is emptied when the outermost autocast guard of the thread ends. Writes through raw data
-// pointers bypass the version and so the cache, as they bypass autograd's checks.
+// Weight cache (as PyTorch's autocast cache): the bf16 copy of a leaf f32 tensor that requires grad
+// (a weight or a bias) is made once per autocast scope and reused by every later call, instead of
+// being cast again per call. It is never stale: an entry is reused only while the weight has the
+// storage and storage version it was cast at (every in-place write bumps the version: optimizer
+// steps, copy_, fill_, load_state_dict; a module's to(dtype) gives it new storage), only in the grad
+// mode it was made in (a copy made under no_grad has no history to give gradients back through), and
+// not after a backward pass has run through its cast (which frees the cast's node; gradient
+// accumulation over several passes in one scope casts once per pass). The cache is emptied when the
+// outermost autocast guard of the thread ends. Writes through raw data pointers bypass the version
+// and so the cache, as they bypass autograd's checks.
 #pragma once
 
 #include "molm/autograd/grad_mode.hpp"
