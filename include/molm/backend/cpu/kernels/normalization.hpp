@@ -42,6 +42,24 @@ struct ColumnPartials {
   }
 };
 
+/// Σ f(z[j]) over a row of C values in four independent accumulators (four contiguous quarters,
+/// then the remainder): one vector accumulator makes every add wait for the one before it (a
+/// latency-bound chain, measured as most of LayerNorm's forward); four keep the adders busy.
+template <class A, class F> A row_sum4(const A* z, std::int64_t C, F f) {
+  const std::int64_t q = C / 4;
+  A s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (std::int64_t j = 0; j < q; ++j) {
+    s0 += f(z[j]);
+    s1 += f(z[j + q]);
+    s2 += f(z[j + 2 * q]);
+    s3 += f(z[j + 3 * q]);
+  }
+  A rest = 0;
+  for (std::int64_t j = 4 * q; j < C; ++j) rest += f(z[j]);
+  return ((s0 + s1) + (s2 + s3)) + rest;
+}
+
 }  // namespace norm_detail
 
 /// y = (x − mean) · rstd · w + b per row; also writes mean and rstd ([rows], acc_t<T> dtype).
@@ -68,13 +86,8 @@ void layer_norm_forward(cpu_t, const Tensor& x, const Tensor& w, const Tensor& b
       if (lx.inner_stride == 1) z = px + lx.row_offset(r);
     if (z == scratch_row) load_row(scratch_row, px + lx.row_offset(r), lx.inner_stride, C);
     // Two passes (mean, then squared deviations) avoid the cancellation of E[x²] − E[x]².
-    A s = 0;
-#pragma omp simd reduction(+ : s)
-    for (std::int64_t j = 0; j < C; ++j) s += z[j];
-    const A mu = s / static_cast<A>(C);
-    A ss = 0;
-#pragma omp simd reduction(+ : ss)
-    for (std::int64_t j = 0; j < C; ++j) ss += (z[j] - mu) * (z[j] - mu);
+    const A mu = norm_detail::row_sum4(z, C, [](A v) { return v; }) / static_cast<A>(C);
+    const A ss = norm_detail::row_sum4(z, C, [mu](A v) { return (v - mu) * (v - mu); });
     const A rs = A(1) / std::sqrt(ss / static_cast<A>(C) + static_cast<A>(eps));
     T* yr = py + r * C;
     const A* w_ = wv.data();
