@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
     }
 
   // ---- a whole BERT-style layer ----
+  if (!wanted("bert_layer")) return 0;
   constexpr std::int64_t kBatch = 16, kTokens = 72, kWidth = 768, kHeads = 12, kFfn = 3072;
   BertLayer layer(kWidth, kHeads, kFfn, gen);
   const Tensor hidden = randn({kBatch, kTokens, kWidth}, gen);
@@ -222,7 +223,6 @@ int main(int argc, char** argv) {
       for (std::int64_t k = kTokens - 20; k < kTokens; ++k) m.data<bool>()[b * kTokens + k] = true;
     return m;
   }();
-  if (!wanted("bert_layer")) return 0;
   const double token_flops = 2.0 * (4 * kWidth * kWidth + 2 * kWidth * kFfn + 2 * kTokens * kWidth);
   const double peak_f32 = bench::fma_peak_f32(threads);
   const double peak_bf16 = bench::fma_peak_bf16(threads, peak_f32);

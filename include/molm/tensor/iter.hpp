@@ -143,4 +143,14 @@ template <class F> void parallel_for(std::int64_t n, std::int64_t cost_per_item,
   for (std::int64_t i = 0; i < n; ++i) body(i);
 }
 
+/// Run `body(begin, len)` over [0, n) cut into chunks of `chunk` elements (the last one shorter), in
+/// parallel (parallel_for) when the chunks' work, `cost_per_element` each, is large.
+template <class F>
+void parallel_for_chunks(std::int64_t n, std::int64_t chunk, std::int64_t cost_per_element, F&& body) {
+  parallel_for((n + chunk - 1) / chunk, chunk * cost_per_element, [&](std::int64_t c) {
+    const std::int64_t begin = c * chunk;
+    body(begin, std::min(chunk, n - begin));
+  });
+}
+
 }  // namespace molm::detail

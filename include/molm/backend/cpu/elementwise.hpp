@@ -14,7 +14,6 @@
 #include "molm/backend/cpu/reference/map.hpp"
 #include "molm/backend/kernels.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -159,18 +158,16 @@ template <class Tag, class T> void fill(const Tensor& out, double value) {
 template <class Tag, class TO> void copy(const Tensor& src, const Tensor& dst) {
   visit_dtype(src.dtype(), [&](auto from) {
     using TI = typename decltype(from)::type;
-    if constexpr (std::is_same_v<Tag, cpu_t> && (std::is_same_v<TI, TO> || (std::is_same_v<TI, float> &&
-                                                 std::is_same_v<TO, bfloat16>) ||
-                                                 (std::is_same_v<TI, bfloat16> && std::is_same_v<TO, float>))) {
+    constexpr bool same = std::is_same_v<TI, TO>;
+    constexpr bool f32_bf16 = (std::is_same_v<TI, float> && std::is_same_v<TO, bfloat16>) ||
+                              (std::is_same_v<TI, bfloat16> && std::is_same_v<TO, float>);
+    if constexpr (std::is_same_v<Tag, cpu_t> && (same || f32_bf16)) {
       if (src.is_contiguous() && dst.is_contiguous() && src.shape() == dst.shape()) {
-        constexpr std::int64_t kBlock = 1 << 14;
-        const std::int64_t n = dst.numel(), blocks = (n + kBlock - 1) / kBlock;
         const TI* s = src.data<TI>();
         TO* d = dst.data<TO>();
-        molm::detail::parallel_for(blocks, kBlock, [&](std::int64_t b) {
-          const std::int64_t begin = b * kBlock, len = std::min(kBlock, n - begin);
-          if constexpr (std::is_same_v<TI, TO>) std::memcpy(d + begin, s + begin, static_cast<std::size_t>(len) * sizeof(TO));
-          else convert_row(d + begin, s + begin, len);
+        molm::detail::parallel_for_chunks(dst.numel(), std::int64_t{1} << 14, 1, [&](std::int64_t i, std::int64_t n) {
+          if constexpr (same) std::memcpy(d + i, s + i, static_cast<std::size_t>(n) * sizeof(TO));
+          else convert_row(d + i, s + i, n);
         });
         return;
       }

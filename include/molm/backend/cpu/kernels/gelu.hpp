@@ -38,11 +38,7 @@ inline constexpr float kInvSqrt2f = 0.70710678118654752440f, kInvSqrt2Pif = 0.39
 
 /// f(begin, len) over chunks of [0, n), on all threads when n is large.
 template <class F> void for_activation_chunks(std::int64_t n, F&& f) {
-  const std::int64_t chunks = (n + kActivationChunk - 1) / kActivationChunk;
-  molm::detail::parallel_for(chunks, kActivationChunk * 8, [&](std::int64_t c) {
-    const std::int64_t begin = c * kActivationChunk, len = std::min(kActivationChunk, n - begin);
-    f(begin, len);
-  });
+  molm::detail::parallel_for_chunks(n, kActivationChunk, 8, f);
 }
 
 /// The erfc-accurate GELU value and derivative for one x < -3 (the tail fix-up).
