@@ -16,6 +16,9 @@
 
 #include "molm/backend/kernels.hpp"
 #include "molm/ops/binary.hpp"
+#include "molm/ops/reduce.hpp"
+#include "molm/ops/select.hpp"
+#include "molm/ops/unary.hpp"
 
 namespace molm {
 namespace ops::detail {
@@ -102,6 +105,14 @@ inline Tensor rms_norm(const Tensor& x, const Tensor& weight = {}, double eps = 
     });
   }
   return y;
+}
+
+/// x / max(‖x‖₂, eps) along the last dimension: torch.nn.functional.normalize(x, p=2, dim=-1).
+/// A composite of differentiable ops; below eps the denominator is the constant eps (gradient 0
+/// through the norm, as clamp_min). An all-zero row has a NaN gradient (torch special-cases it).
+inline Tensor normalize(const Tensor& x, double eps = 1e-12) {
+  const Tensor norm = sqrt(sum(x * x, {-1}, true));
+  return x / masked_fill(norm, lt(norm, scalar_tensor(eps, norm.dtype())), eps);
 }
 
 }  // namespace molm
