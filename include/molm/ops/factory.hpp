@@ -62,9 +62,29 @@ template <class Draw> Tensor random_fill(const Shape& shape, DType dtype, Draw d
 }
 }  // namespace ops::detail
 
+/// While a SkipInit lives on this thread, rand and randn return uninitialised tensors (the generator
+/// still advances as if they had drawn, so later draws are unchanged). For building a model only to
+/// overwrite its weights or to list its names and shapes: a paper-size model then costs its
+/// allocation only.
+class SkipInit {
+ public:
+  SkipInit() : previous_(active()) { active() = true; }
+  ~SkipInit() { active() = previous_; }
+  SkipInit(const SkipInit&) = delete;
+  SkipInit& operator=(const SkipInit&) = delete;
+  static bool& active() {
+    thread_local bool on = false;
+    return on;
+  }
+
+ private:
+  bool previous_;
+};
+
 /// Uniform [low, high) from the generator; identical for any thread count.
 inline Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double low = 0.0, double high = 1.0) {
   const std::uint64_t seed = gen.seed(), off = gen.next_offset();
+  if (SkipInit::active()) return Tensor::empty(shape, dtype);
   return ops::detail::random_fill(shape, dtype, [=](std::uint64_t i) {
     return low + (high - low) * static_cast<double>(philox_uniform(seed, off, i));
   });
@@ -73,6 +93,7 @@ inline Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32,
 /// Normal(mean, std) from the generator; identical for any thread count.
 inline Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0.0, double std = 1.0) {
   const std::uint64_t seed = gen.seed(), off = gen.next_offset();
+  if (SkipInit::active()) return Tensor::empty(shape, dtype);
   return ops::detail::random_fill(shape, dtype, [=](std::uint64_t i) { return mean + std * philox_normal(seed, off, i); });
 }
 

@@ -171,7 +171,6 @@ class Layer : public nn::Module {
     attention = register_module("attention", std::make_shared<Attention>(c, false, gen, dropout_gen));
     if (c.has_cross_attention(index)) {
       crossattention = register_module("crossattention", std::make_shared<Attention>(c, true, gen, dropout_gen));
-      bert_init(*crossattention, gen);  // new in the reference too (§3.3)
     }
     auto ffn_out = [&] {
       return std::make_shared<PostNorm>(c.intermediate_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob,

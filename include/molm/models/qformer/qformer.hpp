@@ -121,8 +121,11 @@ class QFormer : public nn::Module {
   /// dropout in training mode and must outlive the model (nullptr: eval only).
   QFormer(const Config& config, Generator& gen, Generator* dropout_gen = nullptr) : config_(config) {
     config_.validate();
-    bert = register_module("bert", std::make_shared<BertModel>(config_, gen, dropout_gen));
-    cls = register_module("cls", std::make_shared<OnlyMLMHead>(config_, bert->embeddings->word_embeddings->weight, gen));
+    {
+      SkipInit once;  // the blocks' own (PyTorch) init would be overwritten by BERT's just below
+      bert = register_module("bert", std::make_shared<BertModel>(config_, gen, dropout_gen));
+      cls = register_module("cls", std::make_shared<OnlyMLMHead>(config_, bert->embeddings->word_embeddings->weight, gen));
+    }
     bert_init(*this, gen);
   }
 
