@@ -49,14 +49,16 @@ struct Batch {
 };
 
 Batch batch(const std::map<std::string, Tensor>& in, const std::string& x, DType dtype) {
-  return {{in.at(x + ".graph").to(dtype), in.at(x + ".graph_padding").to(DType::boolean)},
+  // The reference's mask is None when the batch has no padding (batch B).
+  return {qformer::MoleculeBatch::from_unimol(in.at(x + ".graph").to(dtype), in.at(x + ".graph_padding").to(DType::boolean)),
           {in.at(x + ".text_ids"), in.at(x + ".text_mask")},
           {in.at(x + ".neg_graph_idx"), in.at(x + ".neg_text_idx")}};
 }
 
 // Rows [first, first + n) of a batch.
 Batch rows(const Batch& b, std::int64_t first, std::int64_t n) {
-  return {{b.molecules.rows.narrow(0, first, n), b.molecules.padding.narrow(0, first, n)},
+  const Tensor& pad = b.molecules.padding;
+  return {{b.molecules.rows.narrow(0, first, n), pad.defined() ? pad.narrow(0, first, n) : pad},
           {b.texts.ids.narrow(0, first, n), b.texts.mask.narrow(0, first, n)},
           {}};
 }
@@ -131,7 +133,8 @@ TEST_CASE("golden qformer: passes, losses and every gradient equal the reference
         const Tensor h = m->Qformer->matching_pass(
             m->queries(3 * B), cat({b.texts.ids, b.texts.ids, index_select(b.texts.ids, 0, nt)}, 0),
             cat({b.texts.mask, b.texts.mask, index_select(b.texts.mask, 0, nt)}, 0),
-            cat({mol, index_select(mol, 0, ng), mol}, 0), cat({pad, index_select(pad, 0, ng), pad}, 0));
+            cat({mol, index_select(mol, 0, ng), mol}, 0),
+            pad.defined() ? cat({pad, index_select(pad, 0, ng), pad}, 0) : Tensor());
         close(h, x + ".match_output");
       }
       out.loss.backward();

@@ -86,6 +86,17 @@ TEST_CASE("qformer: the cross-attention mask reproduces the three rows of the re
     scale(changed.rows.select(0, 0).narrow(0, 9, 7), 2.0);  // its padding rows
     CHECK(testing::closeness(query_output(m, changed).select(0, 0), base.select(0, 0), 1e-3, 1e-3) > 1.0);
   }
+  SECTION("a mask present but all false (a batch of longest molecules cut from a padded one) is uniform too") {
+    auto longest = molecules({16}, N, W, 5);
+    const Tensor a = query_output(m, longest);
+    auto shuffled = longest;
+    shuffled.rows = longest.rows.clone();
+    const Tensor perm = Tensor::empty({N}, DType::i64);
+    for (std::int64_t n = 0; n < N; ++n) perm.data<std::int64_t>()[n] = (n * 7 + 2) % N;
+    shuffled.rows.select(0, 0).copy_(index_select(longest.rows.select(0, 0), 0, perm));
+    testing::require_close(query_output(m, shuffled), a, 1e-5, 1e-6);
+    CHECK_FALSE(qformer::reference_padding(longest.padding).defined());
+  }
   SECTION("a molecule without padding in a padded batch averages all its rows (order does not matter)") {
     auto shuffled = batch;
     shuffled.rows = batch.rows.clone();
@@ -96,6 +107,7 @@ TEST_CASE("qformer: the cross-attention mask reproduces the three rows of the re
   }
   SECTION("without padding anywhere, attention is ordinary: real rows matter") {
     auto full = molecules({16, 16}, N, W, 4);
+    full.padding = Tensor();  // the reference's None: no padding in the Uni-Mol batch
     const Tensor a = query_output(m, full);
     scale(full.rows.select(0, 0).narrow(0, 0, 3), -1.0);
     CHECK(testing::closeness(query_output(m, full).select(0, 0), a.select(0, 0), 1e-3, 1e-3) > 1.0);

@@ -8,7 +8,8 @@
 //   Tensor logits = q->generation_pass(dec_ids, mask, a.cache);  // (d) [B, T, vocab]
 //
 // `molecule` is the Uni-Mol output after ln_graph, every row including padding [B, N, encoder_width];
-// `padding` is Uni-Mol's mask, bool [B, N], TRUE AT PADDING. Text ids are WordPiece ids
+// `padding` is Uni-Mol's mask, bool [B, N], TRUE AT PADDING, or undefined when the Uni-Mol batch had
+// no padding (reference_padding(): the reference's None, which changes the mask). Text ids are WordPiece ids
 // `[CLS] … [SEP] [PAD]…` with mask 1 on real tokens (i64 or bool).
 //
 // Masks. Self-attention: the reference adds −10000 to hidden keys; molm hides them (−inf). The two
@@ -46,21 +47,23 @@ inline bool any_true(const Tensor& mask) {
 }
 
 /// The cross-attention mask of the query rows over the molecule rows (§3.4), for scores of `dtype`.
+/// `padding` is Uni-Mol's mask (true at padding) or undefined: the reference passes None when the
+/// Uni-Mol batch had no padding at all (reference_padding() applies that rule).
 ///
-/// Reference (default). The reference hands Uni-Mol's padding mask (true at padding) to a Q-Former
-/// that reads 1 as "attend" and adds (1 − m)·finfo.min. So, per molecule b:
-///   - no padding anywhere in the batch (the mask is absent): b's queries see all N rows;
+/// Reference (default). The reference hands that mask to a Q-Former that reads 1 as "attend" and
+/// adds (1 − m)·finfo.min. So, per molecule b:
+///   - mask absent (no padding anywhere in the Uni-Mol batch): b's queries see all N rows;
 ///   - b has padding: they see only its padding rows (identical rows: one pooled "global" token);
-///   - the batch has padding but b has none: every score gets finfo.min, which swamps it, and the
-///     softmax is uniform over all N rows.
+///   - the mask is present but b has no padding: every score gets finfo.min, which swamps it, and
+///     the softmax is uniform over all N rows.
 /// The released weights were trained under it (github.com/lsh0520/3D-MoLM/issues/8).
 /// Corrected (config.corrected_cross_attention_mask): the queries see b's real rows only.
 inline AttentionOptions cross_attention_options(const Tensor& padding, DType dtype, bool corrected) {
   AttentionOptions o;
-  if (!padding.defined() || !any_true(padding)) return o;
+  if (!padding.defined()) return o;
   const std::int64_t B = padding.shape()[0], N = padding.shape()[1];
   if (corrected) {
-    o.key_padding_mask = padding;
+    if (any_true(padding)) o.key_padding_mask = padding;
     return o;
   }
   const Tensor pad = padding.contiguous();
@@ -68,6 +71,12 @@ inline AttentionOptions cross_attention_options(const Tensor& padding, DType dty
   for (std::int64_t i = 0; i < B * N; ++i) bias.data<double>()[i] = pad.data<bool>()[i] ? 0.0 : finfo_min(dtype);
   o.bias = bias.to(dtype);
   return o;
+}
+
+/// The mask as the reference hands it on: Uni-Mol's padding mask, or undefined (None) when the
+/// batch has no padding at all (3D-MoLM's SimpleUniMolModel.forward).
+inline Tensor reference_padding(const Tensor& padding) {
+  return padding.defined() && any_true(padding) ? padding : Tensor();
 }
 
 /// bool [B, T], true where the token is padding, from a text attention mask (1 = real; i64, i32,

@@ -22,7 +22,12 @@ namespace molm::models::qformer {
 /// Uni-Mol's output for a batch: every row (padding rows included) and its padding mask.
 struct MoleculeBatch {
   Tensor rows;     ///< [B, N, encoder_width], before ln_graph
-  Tensor padding;  ///< bool [B, N], true at padding
+  Tensor padding;  ///< bool [B, N], true at padding; undefined when the batch has none (the reference's None)
+
+  /// From the Uni-Mol encoder's output, with the reference's rule for the mask (reference_padding).
+  static MoleculeBatch from_unimol(const Tensor& atoms, const Tensor& padding) {
+    return {atoms, reference_padding(padding)};
+  }
 };
 
 /// WordPiece ids `[CLS] … [SEP] [PAD]…` and their attention mask (1 = real token).
