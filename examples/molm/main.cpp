@@ -10,6 +10,9 @@
 #include "commands/encode.hpp"
 #include "commands/prepare.hpp"
 #endif
+#if defined(MOLM_HAVE_CHEM) && defined(MOLM_HAVE_TEXT)
+#include "commands/retrieve.hpp"
+#endif
 #ifdef MOLM_HAVE_TEXT
 #include "commands/eval.hpp"
 #include "commands/tokenize.hpp"
@@ -34,6 +37,9 @@ molm::cli::CommandRegistry make_registry() {
   registry.add(molm::cli::prepare_command());
   registry.add(molm::cli::default_data_command());
   registry.add(molm::cli::encode_command());
+#endif
+#if defined(MOLM_HAVE_CHEM) && defined(MOLM_HAVE_TEXT)
+  registry.add(molm::cli::retrieve_command());
 #endif
 #ifdef MOLM_HAVE_TEXT
   registry.add(molm::cli::tokenize_command());

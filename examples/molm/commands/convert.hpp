@@ -1,11 +1,16 @@
-// `molm convert --from unimol IN OUT_DIR`: a released checkpoint → a molm checkpoint directory
-// (config.json + model.safetensors). The configuration is read off the weights; the strict loading
-// report is printed: what was loaded, what was skipped (pretraining heads) and why.
-// More sources (3D-MoLM stages, HF Llama, llama2.c) join as their models land.
+// `molm convert --from unimol IN OUT_DIR`: a released Uni-Mol checkpoint → a molm checkpoint
+// directory (config.json + model.safetensors).
+// `molm convert --from 3d-molm stage1.ckpt --unimol mol_pre_no_h_220816.pt [--vocab vocab.txt] OUT_DIR`:
+// 3D-MoLM's stage-1 checkpoint (stage1.ckpt or stage1-ft.ckpt) and its Uni-Mol encoder → a molm
+// stage-1 directory that `molm retrieve` loads (the vocabulary, SciBERT's vocab.txt, copied beside).
+// The configuration is read off the weights; the strict loading report is printed: what was
+// loaded, converted, skipped (Uni-Mol's pretraining heads) and why.
+// More sources (stage 2/3, HF Llama, llama2.c) join as their models land.
 #pragma once
 
 #include "command.hpp"
 
+#include <molm/models/qformer/checkpoint.hpp>
 #include <molm/models/unimol/checkpoint.hpp>
 
 #include <fmt/format.h>
@@ -19,16 +24,43 @@ inline Command convert_command() {
   return {"convert", "released checkpoints (Uni-Mol .pt, ...) -> a molm checkpoint directory",
           [](const std::vector<std::string>& args) {
             po::options_description options("molm convert options");
-            std::string from, input, output;
-            options.add_options()("from", po::value<std::string>(&from)->required(), "source model: unimol")(
+            std::string from, input, output, unimol, vocab;
+            options.add_options()("from", po::value<std::string>(&from)->required(),
+                                  "source: unimol (a Uni-Mol .pt) or 3d-molm (a stage-1 .ckpt)")(
                 "input", po::value<std::string>(&input)->required(), "the original checkpoint")(
-                "output", po::value<std::string>(&output)->required(), "the molm checkpoint directory to write");
+                "output", po::value<std::string>(&output)->required(), "the molm checkpoint directory to write")(
+                "unimol", po::value<std::string>(&unimol), "3d-molm: the Uni-Mol checkpoint (mol_pre_no_h_220816.pt)")(
+                "vocab", po::value<std::string>(&vocab), "3d-molm: the WordPiece vocab.txt to keep beside the model")(
+                "heads", po::value<std::int64_t>(), "3d-molm: Q-Former attention heads (default: hidden size / 64)");
             po::positional_options_description positional;
             positional.add("input", 1).add("output", 1);
-            const auto vm = parse_command_line("convert", args, options, positional, "--from unimol IN OUT_DIR");
+            const auto vm = parse_command_line("convert", args, options, positional,
+                                               "--from unimol IN OUT_DIR | --from 3d-molm STAGE1.ckpt --unimol UNIMOL.pt "
+                                               "[--vocab vocab.txt] OUT_DIR");
             if (!vm) return int(exit_ok);
-            if (from != "unimol")
-              throw usage_error(fmt::format("molm convert: cannot convert from '{}' (supported: unimol)", from));
+            if (from != "unimol" && from != "3d-molm")
+              throw usage_error(fmt::format("molm convert: cannot convert from '{}' (supported: unimol, 3d-molm)", from));
+            if (from == "3d-molm") {
+              if (unimol.empty()) throw usage_error("molm convert --from 3d-molm: give the Uni-Mol checkpoint with --unimol");
+              std::optional<std::int64_t> heads;
+              if (vm->count("heads")) heads = (*vm)["heads"].as<std::int64_t>();
+              const auto r = models::qformer::convert_released_stage1(input, unimol, output, vocab, heads);
+              const auto& q = r.stage1.config;
+              std::cout << fmt::format("stage-1 Q-Former: {} layers, {} wide, {} heads, FFN {}, vocabulary {}, {} queries, "
+                                       "cross-attention every {} layers reading {}-wide rows, contrastive dim {}\n",
+                                       q.num_hidden_layers, q.hidden_size, q.num_attention_heads, q.intermediate_size,
+                                       q.vocab_size, q.num_query_tokens, q.cross_attention_freq, q.encoder_width,
+                                       q.embed_dim);
+              std::cout << fmt::format("loaded {} tensors strictly (missing 0, unexpected 0, mis-shaped 0); {} converted "
+                                       "to f32\n", r.stage1.tensors, r.stage1.load.converted.size());
+              const auto& u = r.unimol.config;
+              std::cout << fmt::format("Uni-Mol encoder: {} layers, {} wide, {} heads; {} tensors loaded, {} pretraining-head "
+                                       "tensors skipped\n", u.layers, u.embed_dim, u.heads, r.unimol.loaded,
+                                       r.unimol.skipped.size());
+              if (vocab.empty()) std::cout << "no --vocab: molm retrieve will need --vocab\n";
+              std::cout << "wrote " << output << "\n";
+              return int(exit_ok);
+            }
 
             const auto report = models::unimol::convert_checkpoint(input, output);
             const auto& c = report.config;

@@ -1,13 +1,15 @@
 // `molm inspect PATH`: every tensor of a checkpoint — name, dtype, shape, bytes — and the totals,
 // for any format io::CheckpointReader opens. `--json` prints the same as one JSON document;
 // `--against OTHER` prints the strict-loading report of a model shaped like OTHER given PATH; OTHER is
-// another checkpoint or a model preset (unimol:tiny, unimol:small, unimol:paper).
+// another checkpoint or a model preset (unimol:tiny|small|paper, or stage1:tiny|small|paper: the layout of
+// 3D-MoLM's released stage-1 checkpoint, `blip2qformer.` names in bfloat16).
 // A malformed or hostile file ends with exit code 1 and a one-line error (main() prints it).
 #pragma once
 
 #include "command.hpp"
 
 #include <molm/io/checkpoint_reader.hpp>
+#include <molm/models/qformer/checkpoint.hpp>
 #include <molm/models/unimol/encoder.hpp>
 
 #include <fmt/format.h>
@@ -85,14 +87,26 @@ inline void print_listing(const io::CheckpointReader& ck, std::ostream& os) {
 
 /// The tensors of a model preset ("unimol:paper"), as a checkpoint of it would list them; nullopt
 /// when `spec` names no preset.
+/// stage1:<preset> lists the released stage-1 layout: `blip2qformer.` names, bfloat16 (§9.2).
 inline std::optional<std::vector<io::TensorListing>> preset_listing(const std::string& spec) {
   const auto colon = spec.find(':');
-  if (colon == std::string::npos || spec.substr(0, colon) != "unimol") return std::nullopt;
+  if (colon == std::string::npos) return std::nullopt;
+  const std::string family = spec.substr(0, colon), preset = spec.substr(colon + 1);
+  if (family != "unimol" && family != "stage1") return std::nullopt;
   Generator gen(0);
-  models::unimol::Encoder model(models::unimol::Config::preset(spec.substr(colon + 1)), gen);
+  SkipInit names_and_shapes;  // nothing is read but names and shapes
   std::vector<io::TensorListing> out;
-  for (const auto& [name, t] : model.state_dict())
-    out.push_back({name, t.dtype(), t.shape(), static_cast<std::uint64_t>(t.numel()) * itemsize(t.dtype())});
+  const auto list = [&](nn::Module& model, const std::string& prefix, DType dtype) {
+    for (const auto& [name, t] : model.state_dict())
+      out.push_back({prefix + name, dtype, t.shape(), static_cast<std::uint64_t>(t.numel()) * itemsize(dtype)});
+  };
+  if (family == "unimol") {
+    models::unimol::Encoder model(models::unimol::Config::preset(preset), gen);
+    list(model, "", DType::f32);
+  } else {
+    models::qformer::Stage1 model(models::qformer::Config::preset(preset), gen);
+    list(model, models::qformer::kReleasedPrefix, DType::bf16);
+  }
   return out;
 }
 
@@ -105,7 +119,8 @@ inline Command inspect_command() {
             options.add_options()("path", po::value<std::string>()->required(), "checkpoint file or folder")(
                 "json", "print JSON: {path, format, tensors: [{name, dtype, shape, bytes}], totals, warnings}")(
                 "against", po::value<std::string>(),
-                "another checkpoint or a model preset (unimol:tiny, unimol:small, unimol:paper): report, by name, "
+                "another checkpoint or a model preset (unimol:tiny|small|paper; stage1:tiny|small|paper, the released stage-1 "
+                "layout): report, by name, "
                 "what a model shaped like it would find missing, unexpected, mis-shaped or converted when strictly "
                 "loading PATH (exit 1 if it would fail)");
             po::positional_options_description positional;

@@ -1,0 +1,254 @@
+// `molm retrieve --model DIR --molecules M.sdf|M.smi|... --texts T.txt [--top-k K] [--rerank N]
+//                [--evaluate] --out R.jsonl`: stage-1 molecule–text retrieval (reference-model.md §7.1)
+// with a molm stage-1 directory (molm convert --from 3d-molm).
+//
+// Molecules → conformers (ETKDGv3 + MMFF94, seeded; an input's own 3D kept) → Uni-Mol in batches of
+// --batch (64, as the reference evaluates: the cross-attention quirk makes features depend on the
+// batch) → query features. Texts (one per line) → SciBERT WordPiece [CLS] … [SEP], at most 256
+// tokens → text features. s(m, t) = max over queries of the cosine; with --rerank N each query's top
+// N by s are re-sorted by s + g, g the matching head's positive logit.
+//
+// R.jsonl: one line per molecule {"molecule": i, "name", "input", "texts": [{"text", "score", "sim",
+// "match"?}…]}, then one per text {"text": j, "molecules": […]}; a molecule that failed says why.
+// --evaluate: line i of T.txt describes molecule i; prints the reference's eight numbers (in-batch
+// of 64 and full set, M2T/T2M accuracy and R@20, with and without rerank over the top 64 — all of
+// them when fewer: the reference would fail) as JSON on stdout.
+#pragma once
+
+#include "command.hpp"
+
+#include <molm/chem/conformer.hpp>
+#include <molm/chem/featurize.hpp>
+#include <molm/chem/readers.hpp>
+#include <molm/data/collate_unimol.hpp>
+#include <molm/metrics/retrieval.hpp>
+#include <molm/models/qformer/checkpoint.hpp>
+#include <molm/models/qformer/retrieval.hpp>
+#include <molm/text/wordpiece.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <unordered_map>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace molm::cli {
+
+namespace detail {
+
+inline nlohmann::json hits_json(const std::vector<models::qformer::Hit>& hits, const char* key) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& h : hits) {
+    nlohmann::json j = {{key, h.index}, {"score", h.score}, {"sim", h.sim}};
+    if (h.reranked) j["match"] = h.match;
+    a.push_back(j);
+  }
+  return a;
+}
+
+inline nlohmann::json scores_json(const metrics::RetrievalScores& s) {
+  return {{"m2t_acc", s.m2t_acc}, {"m2t_r20", s.m2t_r20}, {"t2m_acc", s.t2m_acc}, {"t2m_r20", s.t2m_r20}};
+}
+
+}  // namespace detail
+
+inline Command retrieve_command() {
+  return {"retrieve", "stage-1 molecule-text retrieval: rank texts for molecules and molecules for texts",
+          [](const std::vector<std::string>& args) {
+            namespace qf = models::qformer;
+            po::options_description options("molm retrieve options");
+            chem::EmbedOptions embed;
+            chem::ReadOptions read;
+            std::string model_dir, texts_path, out, vocab;
+            std::vector<std::string> molecule_files;
+            std::int64_t top_k = 5, rerank = 0, batch = 64, max_tokens = 256;
+            bool evaluate = false;
+            options.add_options()("model", po::value<std::string>(&model_dir)->required(),
+                                  "a molm stage-1 directory (molm convert --from 3d-molm)")(
+                "molecules", po::value<std::vector<std::string>>(&molecule_files)->required(),
+                "molecule files (SMILES, SDF, CSV, ... as molm prepare reads them)")(
+                "texts", po::value<std::string>(&texts_path)->required(), "a text file, one description per line")(
+                "out", po::value<std::string>(&out)->required(), "R.jsonl")(
+                "top-k", po::value<std::int64_t>(&top_k)->default_value(5), "candidates listed per query")(
+                "rerank", po::value<std::int64_t>(&rerank)->default_value(0),
+                "re-sort each query's top N by similarity + matching logit (the reference uses 64; 0: off)")(
+                "evaluate", po::bool_switch(&evaluate),
+                "line i of the texts describes molecule i: print the reference's retrieval numbers")(
+                "batch", po::value<std::int64_t>(&batch)->default_value(64), "molecules per Uni-Mol batch")(
+                "max-tokens", po::value<std::int64_t>(&max_tokens)->default_value(256), "WordPiece tokens per text")(
+                "vocab", po::value<std::string>(&vocab), "WordPiece vocab.txt (default: the model directory's)")(
+                "threads", po::value<int>(), "worker threads (default: MOLM_NUM_THREADS, else all cores)")(
+                "seed", po::value<int>(&embed.seed)->default_value(42), "ETKDGv3 seed")(
+                "smiles-column", po::value<std::string>(&read.smiles_column)->default_value("smiles"),
+                "CSV/TSV column (JSONL field) holding the SMILES");
+            const auto vm = parse_command_line("retrieve", args, options, {},
+                                               "--model DIR --molecules FILE --texts T.txt --out R.jsonl "
+                                               "[--top-k K] [--rerank N] [--evaluate]");
+            if (!vm) return int(exit_ok);
+            apply_threads_option(*vm, "retrieve");
+            if (top_k < 1 || batch < 1 || rerank < 0 || max_tokens < 3)
+              throw usage_error("molm retrieve: --top-k and --batch must be >= 1, --rerank >= 0, --max-tokens >= 3");
+
+            const qf::Stage1Checkpoint ck = qf::load_stage1(model_dir);
+            if (vocab.empty()) {
+              if (ck.vocab.empty())
+                throw usage_error(fmt::format("molm retrieve: {} holds no vocab.txt; pass --vocab", model_dir));
+              vocab = ck.vocab.string();
+            }
+            auto tokenizer = text::WordPieceTokenizer::from_file(vocab);
+            const std::int64_t dec = tokenizer.add_special_token("[DEC]");
+            MOLM_CHECK(dec == ck.model->config().dec_token_id && tokenizer.pad_id() == ck.model->config().pad_token_id,
+                       "retrieve", "the vocabulary {} ([DEC] = {}, [PAD] = {}) does not fit the model ([DEC] = {}, "
+                       "[PAD] = {})", vocab, dec, tokenizer.pad_id(), ck.model->config().dec_token_id,
+                       ck.model->config().pad_token_id);
+
+            // Molecules → conformers → Uni-Mol batches → query features.
+            std::vector<chem::Molecule> molecules;
+            for (const auto& f : molecule_files)
+              chem::for_each_molecule(f, [&](chem::Molecule&& m) { molecules.push_back(std::move(m)); }, read);
+            std::vector<chem::Conformer> conformers(molecules.size());
+#pragma omp parallel for schedule(dynamic, 1)
+            for (std::size_t i = 0; i < molecules.size(); ++i) conformers[i] = chem::embed(molecules[i], embed);
+            std::vector<std::size_t> encoded;  // input index of each encoded molecule
+            for (std::size_t i = 0; i < conformers.size(); ++i)
+              if (conformers[i].ok()) encoded.push_back(i);
+            const auto dictionary = chem::UnimolDictionary::reference();
+            qf::EncodedMolecules mols;
+            for (std::size_t begin = 0; begin < encoded.size(); begin += static_cast<std::size_t>(batch)) {
+              const std::size_t end = std::min(encoded.size(), begin + static_cast<std::size_t>(batch));
+              std::vector<chem::UnimolFeatures> features;
+              for (std::size_t k = begin; k < end; ++k) {
+                const chem::Conformer& c = conformers[encoded[k]];
+                std::vector<double> xyz;
+                for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
+                features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary));
+              }
+              const data::UnimolBatch b = data::collate_unimol(features);
+              no_grad guard;
+              const auto o = ck.encoder->forward(b.tokens, b.distances, b.edge_types);
+              mols.append(qf::encode_molecule_batch(*ck.model, o.atoms, o.padding));
+            }
+
+            // Texts → WordPiece → text features.
+            std::ifstream tin(texts_path);
+            if (!tin) MOLM_THROW("retrieve", "cannot read {}", texts_path);
+            std::vector<std::string> texts;
+            for (std::string line; std::getline(tin, line);)
+              if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos) texts.push_back(line);
+            if (texts.empty()) MOLM_THROW("retrieve", "{} holds no text", texts_path);
+            qf::EncodedTexts txts;
+            for (std::size_t begin = 0; begin < texts.size(); begin += static_cast<std::size_t>(batch)) {
+              const std::size_t end = std::min(texts.size(), begin + static_cast<std::size_t>(batch));
+              std::vector<text::Encoding> enc;
+              std::size_t L = 0;
+              for (std::size_t i = begin; i < end; ++i) {
+                enc.push_back(tokenizer.encode(texts[i], {.max_length = static_cast<std::size_t>(max_tokens)}));
+                L = std::max(L, enc.back().ids.size());
+              }
+              const auto n = static_cast<std::int64_t>(enc.size());
+              Tensor ids = zeros({n, static_cast<std::int64_t>(L)}, DType::i64), mask = zeros({n, static_cast<std::int64_t>(L)}, DType::i64);
+              for (std::int64_t r = 0; r < n; ++r)
+                for (std::size_t c = 0; c < enc[r].ids.size(); ++c) {
+                  ids.data<std::int64_t>()[r * static_cast<std::int64_t>(L) + static_cast<std::int64_t>(c)] = enc[r].ids[c];
+                  mask.data<std::int64_t>()[r * static_cast<std::int64_t>(L) + static_cast<std::int64_t>(c)] = 1;
+                }
+              txts.append(qf::encode_text_batch(*ck.model, ids, mask));
+            }
+
+            if (mols.size() == 0) MOLM_THROW("retrieve", "no molecule could be encoded (see the failures above)");
+            const Tensor sim = qf::similarity(mols.features, txts.features);  // [M, T]
+            const Tensor sim_t = sim.transpose(0, 1).contiguous();
+            const std::int64_t list = std::max(top_k, rerank);
+            auto by_molecule = qf::top_k(sim, list);
+            auto by_text = qf::top_k(sim_t, list);
+            if (rerank > 0) {
+              qf::rerank(by_molecule, [&](std::int64_t m, const std::vector<std::int64_t>& c) {
+                return qf::match_logits(*ck.model, mols, m, txts, c);
+              });
+              qf::rerank(by_text, [&](std::int64_t t, const std::vector<std::int64_t>& c) {
+                return qf::match_logits_for_text(*ck.model, mols, c, txts, t);
+              });
+            }
+
+            std::ofstream os(out, std::ios::trunc);
+            if (!os) MOLM_THROW("retrieve", "cannot write {}", out);
+            const auto dump = [&](const nlohmann::json& j) {
+              os << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+            };
+            std::size_t next = 0, failed = 0;
+            for (std::size_t i = 0; i < molecules.size(); ++i) {
+              nlohmann::json j = {{"molecule", i}, {"name", molecules[i].name}, {"input", molecules[i].input}};
+              if (!conformers[i].ok()) {
+                j["error"] = molecules[i].ok() ? nlohmann::json(conformers[i].provenance) : nlohmann::json(molecules[i].error);
+                ++failed;
+              } else {
+                auto& hits = by_molecule[next++];
+                hits.resize(std::min<std::size_t>(hits.size(), static_cast<std::size_t>(top_k)));
+                j["texts"] = detail::hits_json(hits, "text");
+              }
+              dump(j);
+            }
+            for (std::size_t t = 0; t < texts.size(); ++t) {
+              auto& hits = by_text[t];
+              hits.resize(std::min<std::size_t>(hits.size(), static_cast<std::size_t>(top_k)));
+              for (auto& h : hits) h.index = static_cast<std::int64_t>(encoded[static_cast<std::size_t>(h.index)]);
+              dump({{"text", t}, {"molecules", detail::hits_json(hits, "molecule")}});
+            }
+            std::cerr << fmt::format("[retrieve] {} molecules ({} encoded, {} failed), {} texts -> {}\n",
+                                     molecules.size(), mols.size(), failed, texts.size(), out);
+
+            if (evaluate) {
+              if (failed != 0 || texts.size() != molecules.size())
+                throw usage_error(fmt::format("molm retrieve --evaluate: needs one text per molecule and every "
+                                              "molecule encoded ({} molecules, {} encoded, {} texts)",
+                                              molecules.size(), mols.size(), texts.size()));
+              const std::size_t n = texts.size();
+              const metrics::ScoreMatrix s{sim.data<double>(), n};
+              // g for the pairs the reference's reranks read: each molecule's in-batch block (64) and
+              // its top 64 texts by s, and each text's top 64 molecules; one batched pass per molecule.
+              std::vector<std::set<std::int64_t>> needed(n);
+              const auto top = [&](const double* row, std::size_t count, std::size_t stride) {
+                std::vector<std::int64_t> idx(count);
+                std::iota(idx.begin(), idx.end(), 0);
+                const std::size_t k = std::min<std::size_t>(64, count);
+                std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+                                  [&](std::int64_t a, std::int64_t b) {
+                                    return row[a * stride] > row[b * stride] || (row[a * stride] == row[b * stride] && a < b);
+                                  });
+                idx.resize(k);
+                return idx;
+              };
+              for (std::size_t m = 0; m < n; ++m) {
+                const std::size_t first = m / 64 * 64, last = std::min(n, first + 64);
+                for (std::size_t t = first; t < last; ++t) needed[m].insert(static_cast<std::int64_t>(t));
+                for (auto t : top(sim.data<double>() + m * n, n, 1)) needed[m].insert(t);
+              }
+              for (std::size_t t = 0; t < n; ++t)
+                for (auto m : top(sim.data<double>() + t, n, n)) needed[static_cast<std::size_t>(m)].insert(static_cast<std::int64_t>(t));
+              std::vector<std::unordered_map<std::int64_t, double>> g(n);
+              for (std::size_t m = 0; m < n; ++m) {
+                const std::vector<std::int64_t> list(needed[m].begin(), needed[m].end());
+                const Tensor row = qf::match_logits(*ck.model, mols, static_cast<std::int64_t>(m), txts, list);
+                for (std::size_t k = 0; k < list.size(); ++k) g[m][list[k]] = row.data<double>()[k];
+              }
+              const metrics::MatchScore match = [&](std::size_t m, std::size_t t) {
+                const auto it = g[m].find(static_cast<std::int64_t>(t));
+                MOLM_CHECK(it != g[m].end(), "retrieve", "no matching score for molecule {} and text {}", m, t);
+                return it->second;
+              };
+              nlohmann::json j = {{"n", n},
+                                  {"inbatch", detail::scores_json(metrics::retrieval_inbatch(s, 64))},
+                                  {"inbatch_rerank", detail::scores_json(metrics::retrieval_inbatch(s, 64, match))},
+                                  {"full", detail::scores_json(metrics::retrieval_full(s))},
+                                  {"full_rerank", detail::scores_json(metrics::retrieval_full_rerank(s, match, std::min<std::size_t>(64, n)))}};
+              std::cout << j.dump(2) << "\n";
+            }
+            return int(exit_ok);
+          }};
+}
+
+}  // namespace molm::cli

@@ -1,0 +1,158 @@
+// Stage-1 molecule–text retrieval (reference-model.md §7.1): molecules and texts encoded into the
+// contrastive space, the similarity s(m, t) = max over queries of <z_q, t>, and the matching head's
+// positive logit g(m, t) for reranking by s + g (the reference's "fixme": raw logit, no softmax).
+//
+//   auto mols = qformer::encode_molecule_batch(model, unimol_out.atoms, unimol_out.padding);  // per Uni-Mol batch
+//   auto txts = qformer::encode_text_batch(model, ids, mask);
+//   Tensor s = qformer::similarity(mols.features, txts.features);          // [M, T], f64
+//   auto g = qformer::match_logits(model, mols, 3, txts, {0, 5, 9});        // g(3, 0), g(3, 5), g(3, 9)
+//   auto top = qformer::top_k(s, 5);                                        // per molecule: best texts
+//
+// Molecules are encoded per Uni-Mol batch, as the reference evaluates (batches of 64): the
+// cross-attention quirk makes a molecule's features depend on its batch (§3.4), so the rows, the
+// batch's mask (or its absence) and the batch's row count N travel with each molecule for
+// matching. The numbers of the reference's eight variants come from metrics/retrieval.hpp.
+#pragma once
+
+#include "molm/models/qformer/stage1.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace molm::models::qformer {
+
+/// Encoded molecules, in order; `append` concatenates several Uni-Mol batches.
+struct EncodedMolecules {
+  Tensor features;              ///< [M, Nq, E], normalised
+  std::vector<Tensor> rows;     ///< per molecule: ln_graph(rows) [N of its batch, W]
+  std::vector<Tensor> padding;  ///< per molecule: bool [N] or undefined (its batch had no padding)
+
+  std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
+  void append(const EncodedMolecules& more) {
+    features = features.defined() ? cat({features, more.features}, 0) : more.features;
+    rows.insert(rows.end(), more.rows.begin(), more.rows.end());
+    padding.insert(padding.end(), more.padding.begin(), more.padding.end());
+  }
+};
+
+/// Encoded texts, in order.
+struct EncodedTexts {
+  Tensor features;  ///< [T, E], normalised
+  Tensor ids;       ///< i64 [T, L]
+  Tensor mask;      ///< i64 [T, L]
+  std::int64_t size() const { return features.defined() ? features.shape()[0] : 0; }
+  void append(const EncodedTexts& more) {
+    if (!features.defined()) {
+      *this = more;
+      return;
+    }
+    const std::int64_t L = std::max(ids.shape()[1], more.ids.shape()[1]);
+    const auto widen = [&](const Tensor& t) {
+      return t.shape()[1] == L ? t : cat({t, zeros({t.shape()[0], L - t.shape()[1]}, t.dtype())}, 1);
+    };
+    features = cat({features, more.features}, 0);
+    ids = cat({widen(ids), widen(more.ids)}, 0);
+    mask = cat({widen(mask), widen(more.mask)}, 0);
+  }
+};
+
+/// One Uni-Mol batch: atoms [B, N, W] and Uni-Mol's padding mask (the reference's rule for an
+/// absent mask applied here).
+inline EncodedMolecules encode_molecule_batch(const Stage1& model, const Tensor& atoms, const Tensor& padding) {
+  no_grad guard;
+  const MoleculeFeatures f = model.encode_molecules(MoleculeBatch::from_unimol(atoms, padding), false);
+  EncodedMolecules out;
+  out.features = f.features;
+  for (std::int64_t b = 0; b < atoms.shape()[0]; ++b) {
+    out.rows.push_back(f.molecule.select(0, b));
+    out.padding.push_back(f.padding.defined() ? f.padding.select(0, b) : Tensor());
+  }
+  return out;
+}
+
+inline EncodedTexts encode_text_batch(const Stage1& model, const Tensor& ids, const Tensor& mask) {
+  no_grad guard;
+  return {model.encode_texts({ids, mask}).features, ids.to(DType::i64), mask.to(DType::i64)};
+}
+
+/// s(m, t) = max over queries of <z[m, q], t[t]>: [M, T] in f64.
+inline Tensor similarity(const Tensor& graph, const Tensor& text) {
+  MOLM_CHECK(graph.dim() == 3 && text.dim() == 2 && graph.shape()[2] == text.shape()[1], "qformer::similarity",
+             "expects molecule features [M, Nq, E] and text features [T, E], got {} and {}", graph.shape().str(),
+             text.shape().str());
+  no_grad guard;
+  return max(matmul(graph, text.transpose(0, 1)), 1).first.to(DType::f64).contiguous();
+}
+
+/// g(m, t) for molecule m and each text in `texts`: the positive-class logit of the matching head
+/// (pass (c) on the pairs, the molecule with its own batch's rows and mask). f64 [K].
+inline Tensor match_logits(const Stage1& model, const EncodedMolecules& mols, std::int64_t m, const EncodedTexts& txts,
+                           const std::vector<std::int64_t>& texts) {
+  no_grad guard;
+  const auto K = static_cast<std::int64_t>(texts.size());
+  if (K == 0) return zeros({0}, DType::f64);
+  Tensor index = Tensor::empty({K}, DType::i64);
+  std::copy(texts.begin(), texts.end(), index.data<std::int64_t>());
+  const Tensor& rows = mols.rows.at(static_cast<std::size_t>(m));
+  const Tensor& pad = mols.padding.at(static_cast<std::size_t>(m));
+  const Shape r = rows.shape();
+  const Tensor mol = rows.unsqueeze(0).expand({K, r[0], r[1]});
+  const Tensor padding = pad.defined() ? pad.unsqueeze(0).expand({K, r[0]}) : Tensor();
+  const TextBatch pairs{index_select(txts.ids, 0, index), index_select(txts.mask, 0, index)};
+  return model.match_logits(pairs, mol, padding).select(1, 1).to(DType::f64).contiguous();
+}
+
+/// g(m, t) for text t and each molecule in `molecules` (grouped by their batch's row count).
+inline Tensor match_logits_for_text(const Stage1& model, const EncodedMolecules& mols, const std::vector<std::int64_t>& molecules,
+                                    const EncodedTexts& txts, std::int64_t t) {
+  Tensor out = Tensor::empty({static_cast<std::int64_t>(molecules.size())}, DType::f64);
+  for (std::size_t i = 0; i < molecules.size(); ++i)
+    out.data<double>()[i] = match_logits(model, mols, molecules[i], txts, {t}).data<double>()[0];
+  return out;
+}
+
+struct Hit {
+  std::int64_t index = 0;  ///< the candidate (text for a molecule's row, molecule for a text's)
+  double score = 0;        ///< what it was ranked by: sim, or sim + match after reranking
+  double sim = 0;
+  double match = 0;        ///< g, when reranked
+  bool reranked = false;
+};
+
+/// The k best candidates of each row of `scores` [R, C], best first; ties keep index order.
+inline std::vector<std::vector<Hit>> top_k(const Tensor& scores, std::int64_t k) {
+  const Tensor s = scores.to(DType::f64).contiguous();
+  const std::int64_t R = s.shape()[0], C = s.shape()[1];
+  std::vector<std::vector<Hit>> out(static_cast<std::size_t>(R));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(C));
+  for (std::int64_t r = 0; r < R; ++r) {
+    const double* row = s.data<double>() + r * C;
+    std::iota(order.begin(), order.end(), 0);
+    const std::int64_t n = std::min(k, C);
+    std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](std::int64_t a, std::int64_t b) {
+      return row[a] > row[b] || (row[a] == row[b] && a < b);
+    });
+    for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(r)].push_back({order[i], row[order[i]], row[order[i]]});
+  }
+  return out;
+}
+
+/// Rerank each row's hits by sim + g (the reference's full-set rerank keeps the top 64 by sim and
+/// re-sorts them); `g(row, candidates)` returns the match logits. Stable: ties keep sim order.
+template <class MatchFn>
+void rerank(std::vector<std::vector<Hit>>& hits, MatchFn&& g) {
+  for (std::size_t r = 0; r < hits.size(); ++r) {
+    std::vector<std::int64_t> candidates;
+    for (const Hit& h : hits[r]) candidates.push_back(h.index);
+    const Tensor m = g(static_cast<std::int64_t>(r), candidates);
+    for (std::size_t i = 0; i < hits[r].size(); ++i) {
+      hits[r][i].match = m.data<double>()[i];
+      hits[r][i].score = hits[r][i].sim + hits[r][i].match;
+      hits[r][i].reranked = true;
+    }
+    std::stable_sort(hits[r].begin(), hits[r].end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
+  }
+}
+
+}  // namespace molm::models::qformer
