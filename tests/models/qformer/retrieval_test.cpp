@@ -1,0 +1,73 @@
+// Stage-1 retrieval helpers (models/qformer/retrieval.hpp): the similarity is the max over queries of
+// the dot products, top_k orders by score with ties in index order, rerank re-sorts by s + g, and
+// the per-molecule matching logits equal the model's matching head on the explicit pairs.
+#include "support/testing.hpp"
+
+#include <molm/models/qformer/retrieval.hpp>
+
+using namespace molm;
+namespace qformer = molm::models::qformer;
+
+TEST_CASE("qformer retrieval: similarity is the max over queries of <z_q, t>") {
+  const Tensor z = testing::random({3, 4, 5}, 1, DType::f32), t = testing::random({2, 5}, 2, DType::f32);
+  const Tensor s = qformer::similarity(z, t);
+  REQUIRE(s.shape() == Shape({3, 2}));
+  for (int m = 0; m < 3; ++m)
+    for (int c = 0; c < 2; ++c) {
+      double best = -1e300;
+      for (int q = 0; q < 4; ++q) {
+        double dot = 0;
+        for (int e = 0; e < 5; ++e) dot += double(z.data<float>()[(m * 4 + q) * 5 + e]) * t.data<float>()[c * 5 + e];
+        best = std::max(best, dot);
+      }
+      CHECK(s.data<double>()[m * 2 + c] == Approx(best).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("qformer retrieval: top_k and rerank order candidates, ties by index") {
+  Tensor s = Tensor::empty({1, 5}, DType::f64);
+  const double v[5] = {0.1, 0.9, 0.5, 0.9, -1};
+  std::copy(v, v + 5, s.data<double>());
+  auto hits = qformer::top_k(s, 3);
+  REQUIRE(hits[0].size() == 3);
+  CHECK(hits[0][0].index == 1);
+  CHECK(hits[0][1].index == 3);
+  CHECK(hits[0][2].index == 2);
+  qformer::rerank(hits, [](std::int64_t, const std::vector<std::int64_t>& c) {
+    Tensor g = Tensor::empty({static_cast<std::int64_t>(c.size())}, DType::f64);
+    for (std::size_t i = 0; i < c.size(); ++i) g.data<double>()[i] = c[i] == 2 ? 1.0 : 0.0;  // lift candidate 2
+    return g;
+  });
+  CHECK(hits[0][0].index == 2);
+  CHECK(hits[0][0].score == Approx(1.5));
+  CHECK(hits[0][0].reranked);
+  CHECK(hits[0][1].index == 1);
+  CHECK(qformer::top_k(s, 10)[0].size() == 5);
+}
+
+TEST_CASE("qformer retrieval: match logits equal the matching head on the explicit pairs") {
+  Generator gen(3);
+  qformer::Stage1 model(qformer::Config::tiny(), gen);
+  model.eval();
+  const Tensor atoms = testing::random({2, 8, 16}, 4, DType::f32);
+  Tensor padding = zeros({2, 8}, DType::boolean);
+  for (int n = 5; n < 8; ++n) padding.data<bool>()[n] = true;  // molecule 0 padded, 1 not
+  const auto mols = qformer::encode_molecule_batch(model, atoms, padding);
+  REQUIRE(mols.size() == 2);
+  Tensor ids = Tensor::empty({3, 4}, DType::i64), mask = ones({3, 4}, DType::i64);
+  const std::int64_t tok[12] = {1, 5, 6, 2, 1, 7, 2, 0, 1, 9, 10, 2};
+  std::copy(tok, tok + 12, ids.data<std::int64_t>());
+  mask.data<std::int64_t>()[7] = 0;
+  const auto txts = qformer::encode_text_batch(model, ids, mask);
+  const Tensor g = qformer::match_logits(model, mols, 1, txts, {2, 0});
+  no_grad guard;
+  const Tensor mol = model.ln_graph->forward(atoms);
+  for (int k = 0; k < 2; ++k) {
+    const std::int64_t t = k == 0 ? 2 : 0;
+    const Tensor direct = model.match_logits({ids.narrow(0, t, 1), mask.narrow(0, t, 1)}, mol.narrow(0, 1, 1),
+                                             padding.narrow(0, 1, 1));
+    CHECK(g.data<double>()[k] == Approx(direct.data<float>()[1]).epsilon(1e-5));
+  }
+  // The batch's mask travels with each molecule: molecule 1 (unpadded in a padded batch) keeps it.
+  CHECK(mols.padding[1].defined());
+}
