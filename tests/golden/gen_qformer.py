@@ -714,7 +714,7 @@ MINILM_SENTENCES = ["The molecule is a monocarboxylic acid.",
                     "Benzene is an aromatic hydrocarbon with a planar ring of six carbon atoms.",
                     "It is a conjugate base of ethanol."]
 MINILM_M_SENTENCES = ["The molecule is an alcohol.",
-                      "It is a carboxylic acid anion resulting from the deprotonation of the carboxy group.",
+                      "Its ring opens in water and the salt that forms tastes bitter to most people who try it.",
                       "A sulfonamide antibiotic."]
 
 
