@@ -178,3 +178,38 @@ TEST_CASE("golden qformer: passes, losses and every gradient equal the reference
     }
   }
 }
+
+TEST_CASE("golden qformer: under bf16 autocast the stage-1 step runs and stays within bf16 of the reference") {
+  // The reference trains in bf16 (§4.5). The cross-attention mask is built in the scores' dtype
+  // (bf16's finfo.min: f32's would round to −inf and turn batch C's uniform row into zeros).
+  const auto inputs = load_safetensors(dir() / "batches.safetensors");
+  const auto expected = load_safetensors(dir() / "expected_f32.safetensors");
+  for (const std::string x : {"A", "B", "C"}) {
+    INFO("batch " << x);
+    auto m = tiny_model(DType::f32);
+    const Batch b = batch(inputs, x, DType::f32);
+    qformer::Stage1Options options;
+    options.negatives = &b.negatives;
+    autocast guard;
+    const auto out = m->forward(b.molecules, b.texts, options);
+    CHECK(out.molecules.query.hidden.dtype() == DType::f32);  // after LayerNorm with f32 weights
+    for (const char* key : {"loss_gtc", "loss_gtm", "loss_lm", "loss"}) {
+      const Tensor& got = key == std::string("loss_gtc") ? out.loss_gtc
+                          : key == std::string("loss_gtm") ? out.loss_gtm
+                          : key == std::string("loss_lm")  ? out.loss_lm
+                                                           : out.loss;
+      INFO(key);
+      CHECK(got.dtype() == DType::f32);
+      testing::require_close(got, expected.at(x + "." + key), 5e-2);
+    }
+    double scale = 0;
+    for (double v : testing::values(expected.at(x + ".query_output"))) scale = std::max(scale, std::abs(v));
+    testing::require_close(out.molecules.query.hidden, expected.at(x + ".query_output"), 5e-2, 2e-2 * scale);
+    out.loss.backward();
+    for (auto& [name, p] : m->named_parameters()) {
+      INFO(name);
+      REQUIRE(p.grad().defined());
+      CHECK(p.grad().dtype() == DType::f32);
+    }
+  }
+}

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "molm/models/qformer/config.hpp"
+#include "molm/models/qformer/masks.hpp"
 #include "molm/nn/attention.hpp"
 #include "molm/nn/dropout.hpp"
 #include "molm/nn/embedding.hpp"
@@ -127,10 +128,13 @@ class Attention : public nn::Module {
 
   /// x [B, L, H]; context [B, N, encoder_width] for cross-attention (undefined: self-attention).
   /// `past` keys/values are put in front of this call's own (the generation pass's query cache);
-  /// `present`, when given, receives the keys/values used (past included).
-  Tensor forward(const Tensor& x, const Tensor& context, const AttentionOptions& options,
-                 const KeyValue* past = nullptr, KeyValue* present = nullptr) const {
+  /// `present`, when given, receives the keys/values used (past included). With `cross`, the
+  /// options come from the molecule mask, built in the dtype of the scores.
+  Tensor forward(const Tensor& x, const Tensor& context, const AttentionOptions& self_options,
+                 const KeyValue* past = nullptr, KeyValue* present = nullptr, const CrossMask* cross = nullptr) const {
     nn::QKV qkv = self->project(x, context);
+    const AttentionOptions options =
+        cross ? cross_attention_options(cross->padding, qkv.q.dtype(), cross->corrected) : self_options;
     if (past) {
       qkv.k = cat({past->key, qkv.k}, 2);
       qkv.v = cat({past->value, qkv.v}, 2);
@@ -158,8 +162,8 @@ class Attention : public nn::Module {
 
 /// Masks of one layer call (built once per pass by the caller).
 struct LayerMasks {
-  AttentionOptions self;   ///< over [queries ; text] keys (plus cached query keys in pass d)
-  AttentionOptions cross;  ///< query rows over the molecule rows (§3.4)
+  AttentionOptions self;  ///< over [queries ; text] keys (plus cached query keys in pass d)
+  CrossMask cross;        ///< query rows over the molecule rows (§3.4)
 };
 
 /// `encoder.layer.i`: self-attention over the whole sequence; cross-attention for the first
@@ -189,7 +193,7 @@ class Layer : public nn::Module {
     const Tensor h = attention->forward(x, Tensor(), masks.self, past, present);
     if (query_rows == 0) return text_ffn(h);
     Tensor q = h.narrow(1, 0, query_rows);
-    if (crossattention) q = crossattention->forward(q, molecule, masks.cross);
+    if (crossattention) q = crossattention->forward(q, molecule, {}, nullptr, nullptr, &masks.cross);
     q = output_query->forward(intermediate_query->forward(q), q);
     const std::int64_t L = h.shape()[1];
     if (L == query_rows) return q;
