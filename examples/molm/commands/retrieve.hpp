@@ -30,8 +30,6 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
-#include <set>
-#include <unordered_map>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -206,45 +204,12 @@ inline Command retrieve_command() {
                 throw usage_error(fmt::format("molm retrieve --evaluate: needs one text per molecule and every "
                                               "molecule encoded ({} molecules, {} encoded, {} texts)",
                                               molecules.size(), mols.size(), texts.size()));
-              const std::size_t n = texts.size();
-              const metrics::ScoreMatrix s{sim.data<double>(), n};
-              // g for the pairs the reference's reranks read: each molecule's in-batch block (64) and
-              // its top 64 texts by s, and each text's top 64 molecules; one batched pass per molecule.
-              std::vector<std::set<std::int64_t>> needed(n);
-              const auto top = [&](const double* row, std::size_t count, std::size_t stride) {
-                std::vector<std::int64_t> idx(count);
-                std::iota(idx.begin(), idx.end(), 0);
-                const std::size_t k = std::min<std::size_t>(64, count);
-                std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                                  [&](std::int64_t a, std::int64_t b) {
-                                    return row[a * stride] > row[b * stride] || (row[a * stride] == row[b * stride] && a < b);
-                                  });
-                idx.resize(k);
-                return idx;
-              };
-              for (std::size_t m = 0; m < n; ++m) {
-                const std::size_t first = m / 64 * 64, last = std::min(n, first + 64);
-                for (std::size_t t = first; t < last; ++t) needed[m].insert(static_cast<std::int64_t>(t));
-                for (auto t : top(sim.data<double>() + m * n, n, 1)) needed[m].insert(t);
-              }
-              for (std::size_t t = 0; t < n; ++t)
-                for (auto m : top(sim.data<double>() + t, n, n)) needed[static_cast<std::size_t>(m)].insert(static_cast<std::int64_t>(t));
-              std::vector<std::unordered_map<std::int64_t, double>> g(n);
-              for (std::size_t m = 0; m < n; ++m) {
-                const std::vector<std::int64_t> list(needed[m].begin(), needed[m].end());
-                const Tensor row = qf::match_logits(*ck.model, mols, static_cast<std::int64_t>(m), txts, list);
-                for (std::size_t k = 0; k < list.size(); ++k) g[m][list[k]] = row.data<double>()[k];
-              }
-              const metrics::MatchScore match = [&](std::size_t m, std::size_t t) {
-                const auto it = g[m].find(static_cast<std::int64_t>(t));
-                MOLM_CHECK(it != g[m].end(), "retrieve", "no matching score for molecule {} and text {}", m, t);
-                return it->second;
-              };
-              nlohmann::json j = {{"n", n},
-                                  {"inbatch", detail::scores_json(metrics::retrieval_inbatch(s, 64))},
-                                  {"inbatch_rerank", detail::scores_json(metrics::retrieval_inbatch(s, 64, match))},
-                                  {"full", detail::scores_json(metrics::retrieval_full(s))},
-                                  {"full_rerank", detail::scores_json(metrics::retrieval_full_rerank(s, match, std::min<std::size_t>(64, n)))}};
+              const auto r = qf::evaluate_retrieval(*ck.model, mols, txts, 64, 64);
+              nlohmann::json j = {{"n", r.n},
+                                  {"inbatch", detail::scores_json(r.inbatch)},
+                                  {"inbatch_rerank", detail::scores_json(r.inbatch_rerank)},
+                                  {"full", detail::scores_json(r.full)},
+                                  {"full_rerank", detail::scores_json(r.full_rerank)}};
               std::cout << j.dump(2) << "\n";
             }
             return int(exit_ok);

@@ -71,3 +71,41 @@ TEST_CASE("qformer retrieval: match logits equal the matching head on the explic
   // The batch's mask travels with each molecule: molecule 1 (unpadded in a padded batch) keeps it.
   CHECK(mols.padding[1].defined());
 }
+
+TEST_CASE("qformer retrieval: evaluate_retrieval equals the metrics on the full similarity and matching matrices") {
+  Generator gen(6);
+  qformer::Stage1 model(qformer::Config::tiny(), gen);
+  model.eval();
+  const std::int64_t n = 5;
+  Tensor padding = zeros({n, 8}, DType::boolean);
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t r = 4 + b % 3; r < 8; ++r) padding.data<bool>()[b * 8 + r] = true;
+  const auto mols = qformer::encode_molecule_batch(model, testing::random({n, 8, 16}, 7, DType::f32), padding);
+  Tensor ids = Tensor::empty({n, 5}, DType::i64);
+  for (std::int64_t i = 0; i < n * 5; ++i) ids.data<std::int64_t>()[i] = i % 5 == 0 ? 1 : i % 5 == 4 ? 2 : 3 + (i * 7) % 50;
+  const auto txts = qformer::encode_text_batch(model, ids, ones({n, 5}, DType::i64));
+  const auto report = qformer::evaluate_retrieval(model, mols, txts, 2, 3);
+
+  const Tensor sim = qformer::similarity(mols.features, txts.features);
+  std::vector<double> g(n * n);
+  std::vector<std::int64_t> all{0, 1, 2, 3, 4};
+  for (std::int64_t m = 0; m < n; ++m) {
+    const Tensor row = qformer::match_logits(model, mols, m, txts, all);
+    std::copy(row.data<double>(), row.data<double>() + n, g.begin() + m * n);
+  }
+  const metrics::ScoreMatrix s{sim.data<double>(), static_cast<std::size_t>(n)};
+  const metrics::MatchScore match = [&](std::size_t m, std::size_t t) { return g[m * n + t]; };
+  const auto same = [](const metrics::RetrievalScores& a, const metrics::RetrievalScores& b) {
+    CHECK(a.m2t_acc == b.m2t_acc);
+    CHECK(a.m2t_r20 == b.m2t_r20);
+    CHECK(a.t2m_acc == b.t2m_acc);
+    CHECK(a.t2m_r20 == b.t2m_r20);
+  };
+  same(report.inbatch, metrics::retrieval_inbatch(s, 2));
+  same(report.inbatch_rerank, metrics::retrieval_inbatch(s, 2, match));
+  same(report.full, metrics::retrieval_full(s));
+  same(report.full_rerank, metrics::retrieval_full_rerank(s, match, 3));
+  CHECK_THROWS_WITH(qformer::evaluate_retrieval(model, mols, qformer::encode_text_batch(model, ids.narrow(0, 0, 2),
+                                                                                      ones({2, 5}, DType::i64))),
+                    Catch::Contains("one text per molecule"));
+}

@@ -7,6 +7,7 @@
 //   Tensor s = qformer::similarity(mols.features, txts.features);          // [M, T], f64
 //   auto g = qformer::match_logits(model, mols, 3, txts, {0, 5, 9});        // g(3, 0), g(3, 5), g(3, 9)
 //   auto top = qformer::top_k(s, 5);                                        // per molecule: best texts
+//   auto report = qformer::evaluate_retrieval(model, mols, txts);           // pair i = (molecule i, text i)
 //
 // Molecules are encoded per Uni-Mol batch, as the reference evaluates (batches of 64): the
 // cross-attention quirk makes a molecule's features depend on its batch (§3.4), so the rows, the
@@ -14,10 +15,13 @@
 // matching. The numbers of the reference's eight variants come from metrics/retrieval.hpp.
 #pragma once
 
+#include "molm/metrics/retrieval.hpp"
 #include "molm/models/qformer/stage1.hpp"
 
 #include <algorithm>
 #include <numeric>
+#include <set>
+#include <unordered_map>
 #include <vector>
 
 namespace molm::models::qformer {
@@ -153,6 +157,67 @@ void rerank(std::vector<std::vector<Hit>>& hits, MatchFn&& g) {
     }
     std::stable_sort(hits[r].begin(), hits[r].end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
   }
+}
+
+/// The reference's eight retrieval numbers (§7.1): in-batch and full set, each plain and reranked.
+struct RetrievalReport {
+  std::size_t n = 0;
+  metrics::RetrievalScores inbatch, inbatch_rerank, full, full_rerank;
+};
+
+/// Evaluate stage-1 retrieval with molecule i paired to text i, in the reference's conventions
+/// (metrics/retrieval.hpp): in-batch groups of `batch`, full-set rerank of the top `candidates`
+/// (fewer when there are fewer items, where the reference would fail). The matching logits are
+/// computed only for the pairs the reranks read (each molecule's in-batch group and top candidates,
+/// each text's top candidates), one batched pass per molecule.
+inline RetrievalReport evaluate_retrieval(const Stage1& model, const EncodedMolecules& mols, const EncodedTexts& txts,
+                                          std::size_t batch = 64, std::size_t candidates = 64) {
+  const auto n = static_cast<std::size_t>(mols.size());
+  MOLM_CHECK(n > 0 && static_cast<std::size_t>(txts.size()) == n, "qformer::evaluate_retrieval",
+             "needs one text per molecule: {} molecules, {} texts", n, txts.size());
+  MOLM_CHECK(batch >= 1 && candidates >= 1, "qformer::evaluate_retrieval", "batch and candidates must be >= 1");
+  const std::size_t k = std::min(candidates, n);
+  const Tensor sim = similarity(mols.features, txts.features);
+  const double* s = sim.data<double>();
+  const auto best = [&](std::size_t first, std::size_t stride) {  // top k of a row (stride 1) or column (stride n)
+    std::vector<std::int64_t> idx(n);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+                      [&](std::int64_t a, std::int64_t b) {
+                        const double va = s[first + static_cast<std::size_t>(a) * stride];
+                        const double vb = s[first + static_cast<std::size_t>(b) * stride];
+                        return va > vb || (va == vb && a < b);
+                      });
+    idx.resize(k);
+    return idx;
+  };
+  std::vector<std::set<std::int64_t>> needed(n);
+  for (std::size_t m = 0; m < n; ++m) {
+    const std::size_t first = m / batch * batch, last = std::min(n, first + batch);
+    for (std::size_t t = first; t < last; ++t) needed[m].insert(static_cast<std::int64_t>(t));
+    for (auto t : best(m * n, 1)) needed[m].insert(t);
+  }
+  for (std::size_t t = 0; t < n; ++t)
+    for (auto m : best(t, n)) needed[static_cast<std::size_t>(m)].insert(static_cast<std::int64_t>(t));
+  std::vector<std::unordered_map<std::int64_t, double>> g(n);
+  for (std::size_t m = 0; m < n; ++m) {
+    const std::vector<std::int64_t> texts(needed[m].begin(), needed[m].end());
+    const Tensor row = match_logits(model, mols, static_cast<std::int64_t>(m), txts, texts);
+    for (std::size_t i = 0; i < texts.size(); ++i) g[m][texts[i]] = row.data<double>()[i];
+  }
+  const metrics::MatchScore match = [&](std::size_t m, std::size_t t) {
+    const auto it = g[m].find(static_cast<std::int64_t>(t));
+    MOLM_CHECK(it != g[m].end(), "qformer::evaluate_retrieval", "no matching logit for molecule {} and text {}", m, t);
+    return it->second;
+  };
+  const metrics::ScoreMatrix sm{s, n};
+  RetrievalReport r;
+  r.n = n;
+  r.inbatch = metrics::retrieval_inbatch(sm, batch);
+  r.inbatch_rerank = metrics::retrieval_inbatch(sm, batch, match);
+  r.full = metrics::retrieval_full(sm);
+  r.full_rerank = metrics::retrieval_full_rerank(sm, match, k);
+  return r;
 }
 
 }  // namespace molm::models::qformer
