@@ -10,6 +10,8 @@
 # MOLM_NUM_THREADS threads for molm, oneDNN and the PyTorch peer (default: all cores).
 # PYTHON           interpreter for the PyTorch peers (peers/AREA_torch.py; default python3); without torch,
 #                  peer is null.
+# MOLM_BENCH_REPS, MOLM_BENCH_WARMUP  timed and untimed repetitions per figure, on both sides, for the
+#                  areas whose figure is a step seconds long (qformer; defaults 3 and 1).
 # RDKIT_PYTHON     interpreter for the RDKit peers (peers/AREA_rdkit.py; default: PYTHON if it imports
 #                  rdkit, else /usr/bin/python3, Debian's python3-rdkit); without rdkit, peer is null.
 set -euo pipefail

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -233,24 +234,30 @@ inline double fma_peak_f32(int threads) {
   return peak;
 }
 
-/// GFLOP/s of oneDNN's own bf16 matmul (bf16 × bf16 → f32, weights in the layout oneDNN prefers) at
-/// n×n×n on `threads` threads: the fastest bf16 path the CPU has (AMX tiles where it has them),
-/// which a vector-instruction loop does not see. Best of a few runs after a warm-up.
-inline double onednn_bf16_gemm_rate(int threads, int n = 2048) {
-  using dt = dnnl::memory::data_type;
+/// GFLOP/s of oneDNN's own matmul with `dt` operands (f32 or bf16; an f32 result, weights in the
+/// layout oneDNN prefers) at n×n×n on `threads` threads: the fastest GEMM path the CPU has for that
+/// dtype (for bf16, AMX tiles where it has them, which a vector-instruction loop does not see). Best
+/// of a few runs after a warm-up.
+inline double onednn_gemm_rate(int threads, dnnl::memory::data_type dt, int n = 2048) {
   using tag = dnnl::memory::format_tag;
+  MOLM_CHECK(dt == dnnl::memory::data_type::f32 || dt == dnnl::memory::data_type::bf16, "bench",
+             "onednn_gemm_rate: f32 or bf16 operands only");
   const int saved_threads = omp_get_max_threads();
   omp_set_num_threads(threads);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(eng);
   const dnnl::memory::dims dims{n, n};
-  const dnnl::memory::desc a_md(dims, dt::bf16, tag::ab), b_plain(dims, dt::bf16, tag::ab),
-      b_any(dims, dt::bf16, tag::any), c_md(dims, dt::f32, tag::ab);
+  const dnnl::memory::desc a_md(dims, dt, tag::ab), b_plain(dims, dt, tag::ab), b_any(dims, dt, tag::any),
+      c_md(dims, dnnl::memory::data_type::f32, tag::ab);
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), eng);
   dnnl::memory a(a_md, eng), b_user(b_plain, eng), b(pd.weights_desc(), eng), c(c_md, eng);
-  for (dnnl::memory* m : {&a, &b_user}) {  // small values: no denormals, no overflow
-    auto* p = static_cast<std::uint16_t*>(m->get_data_handle());
-    for (std::int64_t i = 0; i < std::int64_t{n} * n; ++i) p[i] = 0x3c00 + static_cast<std::uint16_t>(i % 64);
+  for (dnnl::memory* m : {&a, &b_user}) {  // small values (2^-7 and up): no denormals, no overflow
+    void* data = m->get_data_handle();
+    for (std::int64_t i = 0; i < std::int64_t{n} * n; ++i) {
+      const auto bits = static_cast<std::uint16_t>(0x3c00 + i % 64);  // as bf16; the same value as f32
+      if (dt == dnnl::memory::data_type::bf16) static_cast<std::uint16_t*>(data)[i] = bits;
+      else static_cast<std::uint32_t*>(data)[i] = std::uint32_t{bits} << 16;
+    }
   }
   dnnl::reorder(b_user, b).execute(stream, b_user, b);
   const dnnl::matmul mm(pd);
@@ -264,6 +271,11 @@ inline double onednn_bf16_gemm_rate(int threads, int n = 2048) {
   }
   omp_set_num_threads(saved_threads);
   return best;
+}
+
+/// GFLOP/s of oneDNN's own bf16 matmul (bf16 × bf16 → f32) at n×n×n: onednn_gemm_rate for bf16.
+inline double onednn_bf16_gemm_rate(int threads, int n = 2048) {
+  return onednn_gemm_rate(threads, dnnl::memory::data_type::bf16, n);
 }
 
 /// The bf16 GEMM limit in GFLOP/s: the faster of the vdpbf16ps peak (the f32 FMA peak where the CPU
