@@ -9,9 +9,8 @@
 // reference's inverted cross-attention mask takes both of its forms), given directly — the frozen
 // encoder is not part of the step. Hard negatives fixed on both sides (text b → molecule b+1 mod B,
 // molecule b → text b+2 mod B), so both do the same work. Steps per second; the peer
-// (peers/qformer_torch.py) runs tests/golden/qformer_reference.py, the transcription of LAVIS/3D-MoLM the
-// golden test uses, on the same shapes and
-// threads.
+// (peers/qformer_torch.py) runs tests/golden/qformer_reference.py, the transcription of LAVIS/3D-MoLM
+// the golden test uses, on the same shapes and threads.
 //
 // Weights and inputs: the peer writes them to MOLM_BENCH_QFORMER_DIR (default /tmp/molm-bench-qformer)
 // /step.safetensors and this program loads that file, so both sides run the same model on the same
