@@ -17,14 +17,8 @@
 
 #include "command.hpp"
 
-#include <molm/chem/conformer.hpp>
-#include <molm/chem/featurize.hpp>
 #include <molm/chem/readers.hpp>
-#include <molm/data/collate_unimol.hpp>
-#include <molm/metrics/retrieval.hpp>
-#include <molm/models/qformer/checkpoint.hpp>
-#include <molm/models/qformer/retrieval.hpp>
-#include <molm/text/wordpiece.hpp>
+#include <molm/models/qformer/retriever.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -91,20 +85,14 @@ inline Command retrieve_command() {
             if (top_k < 1 || batch < 1 || rerank < 0 || max_tokens < 3)
               throw usage_error("molm retrieve: --top-k and --batch must be >= 1, --rerank >= 0, --max-tokens >= 3");
 
-            const qf::Stage1Checkpoint ck = qf::load_stage1(model_dir);
-            if (vocab.empty()) {
-              if (ck.vocab.empty())
-                throw usage_error(fmt::format("molm retrieve: {} holds no vocab.txt; pass --vocab", model_dir));
-              vocab = ck.vocab.string();
-            }
-            auto tokenizer = text::WordPieceTokenizer::from_file(vocab);
-            const std::int64_t dec = tokenizer.add_special_token("[DEC]");
-            MOLM_CHECK(dec == ck.model->config().dec_token_id && tokenizer.pad_id() == ck.model->config().pad_token_id,
-                       "retrieve", "the vocabulary {} ([DEC] = {}, [PAD] = {}) does not fit the model ([DEC] = {}, "
-                       "[PAD] = {})", vocab, dec, tokenizer.pad_id(), ck.model->config().dec_token_id,
-                       ck.model->config().pad_token_id);
+            const qf::Stage1Checkpoint probe = qf::load_stage1(model_dir);
+            if (vocab.empty() && probe.vocab.empty())
+              throw usage_error(fmt::format("molm retrieve: {} holds no vocab.txt; pass --vocab", model_dir));
+            auto tokenizer = text::WordPieceTokenizer::from_file(vocab.empty() ? probe.vocab : std::filesystem::path(vocab));
+            tokenizer.add_special_token("[DEC]");
+            const qf::Retriever retriever(probe, std::move(tokenizer), embed, batch, static_cast<std::size_t>(max_tokens));
 
-            // Molecules → conformers → Uni-Mol batches → query features.
+            // Molecules → conformers (all cores) → Uni-Mol batches → query features.
             std::vector<chem::Molecule> molecules;
             for (const auto& f : molecule_files)
               chem::for_each_molecule(f, [&](chem::Molecule&& m) { molecules.push_back(std::move(m)); }, read);
@@ -112,50 +100,23 @@ inline Command retrieve_command() {
 #pragma omp parallel for schedule(dynamic, 1)
             for (std::size_t i = 0; i < molecules.size(); ++i) conformers[i] = chem::embed(molecules[i], embed);
             std::vector<std::size_t> encoded;  // input index of each encoded molecule
+            std::vector<chem::Conformer> good;
             for (std::size_t i = 0; i < conformers.size(); ++i)
-              if (conformers[i].ok()) encoded.push_back(i);
-            const auto dictionary = chem::UnimolDictionary::reference();
-            qf::EncodedMolecules mols;
-            for (std::size_t begin = 0; begin < encoded.size(); begin += static_cast<std::size_t>(batch)) {
-              const std::size_t end = std::min(encoded.size(), begin + static_cast<std::size_t>(batch));
-              std::vector<chem::UnimolFeatures> features;
-              for (std::size_t k = begin; k < end; ++k) {
-                const chem::Conformer& c = conformers[encoded[k]];
-                std::vector<double> xyz;
-                for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
-                features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary));
+              if (conformers[i].ok()) {
+                encoded.push_back(i);
+                good.push_back(conformers[i]);
               }
-              const data::UnimolBatch b = data::collate_unimol(features);
-              no_grad guard;
-              const auto o = ck.encoder->forward(b.tokens, b.distances, b.edge_types);
-              mols.append(qf::encode_molecule_batch(*ck.model, o.atoms, o.padding));
-            }
+            const qf::EncodedMolecules mols = retriever.encode_conformers(good);
 
-            // Texts → WordPiece → text features.
+            // Texts, one per line → WordPiece → [CLS] features.
             std::ifstream tin(texts_path);
             if (!tin) MOLM_THROW("retrieve", "cannot read {}", texts_path);
             std::vector<std::string> texts;
             for (std::string line; std::getline(tin, line);)
               if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos) texts.push_back(line);
             if (texts.empty()) MOLM_THROW("retrieve", "{} holds no text", texts_path);
-            qf::EncodedTexts txts;
-            for (std::size_t begin = 0; begin < texts.size(); begin += static_cast<std::size_t>(batch)) {
-              const std::size_t end = std::min(texts.size(), begin + static_cast<std::size_t>(batch));
-              std::vector<text::Encoding> enc;
-              std::size_t L = 0;
-              for (std::size_t i = begin; i < end; ++i) {
-                enc.push_back(tokenizer.encode(texts[i], {.max_length = static_cast<std::size_t>(max_tokens)}));
-                L = std::max(L, enc.back().ids.size());
-              }
-              const auto n = static_cast<std::int64_t>(enc.size());
-              Tensor ids = zeros({n, static_cast<std::int64_t>(L)}, DType::i64), mask = zeros({n, static_cast<std::int64_t>(L)}, DType::i64);
-              for (std::int64_t r = 0; r < n; ++r)
-                for (std::size_t c = 0; c < enc[r].ids.size(); ++c) {
-                  ids.data<std::int64_t>()[r * static_cast<std::int64_t>(L) + static_cast<std::int64_t>(c)] = enc[r].ids[c];
-                  mask.data<std::int64_t>()[r * static_cast<std::int64_t>(L) + static_cast<std::int64_t>(c)] = 1;
-                }
-              txts.append(qf::encode_text_batch(*ck.model, ids, mask));
-            }
+            const qf::EncodedTexts txts = retriever.encode_texts(texts);
+            const qf::Stage1& model = retriever.model();
 
             if (mols.size() == 0) MOLM_THROW("retrieve", "no molecule could be encoded (see the failures above)");
             const Tensor sim = qf::similarity(mols.features, txts.features);  // [M, T]
@@ -165,10 +126,10 @@ inline Command retrieve_command() {
             auto by_text = qf::top_k(sim_t, list);
             if (rerank > 0) {
               qf::rerank(by_molecule, [&](std::int64_t m, const std::vector<std::int64_t>& c) {
-                return qf::match_logits(*ck.model, mols, m, txts, c);
+                return qf::match_logits(model, mols, m, txts, c);
               });
               qf::rerank(by_text, [&](std::int64_t t, const std::vector<std::int64_t>& c) {
-                return qf::match_logits_for_text(*ck.model, mols, c, txts, t);
+                return qf::match_logits_for_text(model, mols, c, txts, t);
               });
             }
 
@@ -204,7 +165,7 @@ inline Command retrieve_command() {
                 throw usage_error(fmt::format("molm retrieve --evaluate: needs one text per molecule and every "
                                               "molecule encoded ({} molecules, {} encoded, {} texts)",
                                               molecules.size(), mols.size(), texts.size()));
-              const auto r = qf::evaluate_retrieval(*ck.model, mols, txts, 64, 64);
+              const auto r = qf::evaluate_retrieval(model, mols, txts, 64, 64);
               nlohmann::json j = {{"n", r.n},
                                   {"inbatch", detail::scores_json(r.inbatch)},
                                   {"inbatch_rerank", detail::scores_json(r.inbatch_rerank)},
