@@ -82,7 +82,7 @@ TEST_CASE("golden qformer: state-dict names, order and shapes equal LAVIS' (tiny
     std::vector<std::string> got;
     for (const auto& [n, t] : m.state_dict()) {
       std::string s;
-      for (std::size_t i = 0; i < t.shape().size(); ++i) s += (i ? "x" : "") + std::to_string(t.shape()[i]);
+      for (int i = 0; i < static_cast<int>(t.shape().size()); ++i) s += (i ? "x" : "") + std::to_string(t.shape()[i]);
       got.push_back(n + " " + s);
     }
     CHECK(got == expected);

@@ -212,3 +212,34 @@ TEST_CASE("qformer: normalize matches its definition and passes a gradient check
   }
   testing::gradcheck([](const std::vector<Tensor>& in) { return normalize(in[0]); }, {x});
 }
+
+TEST_CASE("qformer: training mode drops (hidden and attention probabilities), reproducibly; eval does not") {
+  Generator init(12);
+  Generator drop(99);
+  qformer::Stage1 m(qformer::Config::tiny(), init, &drop);
+  randomise(m, 13);
+  const auto mol = molecules({5, 8}, 8, 16, 14);
+  Tensor ids = Tensor::empty({2, 5}, DType::i64);
+  const std::int64_t tok[10] = {1, 7, 9, 11, 2, 1, 8, 2, 0, 0};
+  std::copy(tok, tok + 10, ids.data<std::int64_t>());
+  const Tensor mask = ne(ids, zeros({}, DType::i64)).to(DType::i64);
+  const qformer::HardNegatives neg{from_vector<std::int64_t>({1, 0}), from_vector<std::int64_t>({1, 0})};
+  qformer::Stage1Options o;
+  o.negatives = &neg;
+  m.eval();
+  const double eval1 = m.forward(mol, {ids, mask}, o).loss.item<double>();
+  const double eval2 = m.forward(mol, {ids, mask}, o).loss.item<double>();
+  CHECK(eval1 == eval2);
+  m.train();
+  drop.set_state(99, 0);
+  const auto t1 = m.forward(mol, {ids, mask}, o);
+  drop.set_state(99, 0);
+  const auto t2 = m.forward(mol, {ids, mask}, o);
+  CHECK(t1.loss.item<double>() == t2.loss.item<double>());  // same generator state, same masks
+  CHECK(t1.loss.item<double>() != eval1);
+  t1.loss.backward();  // the unfused attention path (probabilities dropped) is differentiable
+  for (auto& [name, p] : m.named_parameters()) {
+    INFO(name);
+    CHECK(p.grad().defined());
+  }
+}
