@@ -22,28 +22,13 @@ import argparse
 import collections
 import pathlib
 import sys
-import types
 
 import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE / "data" / "released"
-
-
-def fake_lightning_module():
-    """pytorch_lightning is not installed: register a module with Lightning's AttributeDict so the pickle names it."""
-    mod = types.ModuleType("pytorch_lightning.utilities.parsing")
-
-    class AttributeDict(dict):
-        pass
-
-    AttributeDict.__module__ = mod.__name__
-    AttributeDict.__qualname__ = "AttributeDict"
-    mod.AttributeDict = AttributeDict
-    for name in ("pytorch_lightning", "pytorch_lightning.utilities"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules[mod.__name__] = mod
-    return AttributeDict
+sys.path.insert(0, str(HERE))
+from gen_torch_checkpoints import fake_lightning_module  # noqa: E402  (same directory)
 
 
 def parse_keys(path, sep):
