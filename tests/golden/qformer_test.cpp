@@ -126,15 +126,10 @@ TEST_CASE("golden qformer: passes, losses and every gradient equal the reference
       close(out.loss, x + ".loss");
       {  // pass (c) itself, every row, on the same 3B pairs
         no_grad guard;
-        const Tensor& mol = out.molecules.molecule;
-        const Tensor& pad = b.molecules.padding;
-        const Tensor &ng = b.negatives.graph_for_text, &nt = b.negatives.text_for_graph;
-        const std::int64_t B = mol.shape()[0];
-        const Tensor h = m->Qformer->matching_pass(
-            m->queries(3 * B), cat({b.texts.ids, b.texts.ids, index_select(b.texts.ids, 0, nt)}, 0),
-            cat({b.texts.mask, b.texts.mask, index_select(b.texts.mask, 0, nt)}, 0),
-            cat({mol, index_select(mol, 0, ng), mol}, 0),
-            pad.defined() ? cat({pad, index_select(pad, 0, ng), pad}, 0) : Tensor());
+        const auto p = qformer::Stage1::matching_pairs(b.texts, out.molecules.molecule, b.molecules.padding,
+                                                       b.negatives);
+        const Tensor h = m->Qformer->matching_pass(m->queries(p.texts.ids.shape()[0]), p.texts.ids,
+                                                   p.texts.mask, p.molecule, p.padding);
         close(h, x + ".match_output");
       }
       out.loss.backward();

@@ -85,12 +85,11 @@ inline Command retrieve_command() {
             if (top_k < 1 || batch < 1 || rerank < 0 || max_tokens < 3)
               throw usage_error("molm retrieve: --top-k and --batch must be >= 1, --rerank >= 0, --max-tokens >= 3");
 
-            const qf::Stage1Checkpoint probe = qf::load_stage1(model_dir);
-            if (vocab.empty() && probe.vocab.empty())
+            if (vocab.empty() && std::filesystem::is_directory(model_dir) &&
+                !std::filesystem::is_regular_file(std::filesystem::path(model_dir) / "vocab.txt"))
               throw usage_error(fmt::format("molm retrieve: {} holds no vocab.txt; pass --vocab", model_dir));
-            auto tokenizer = text::WordPieceTokenizer::from_file(vocab.empty() ? probe.vocab : std::filesystem::path(vocab));
-            tokenizer.add_special_token("[DEC]");
-            const qf::Retriever retriever(probe, std::move(tokenizer), embed, batch, static_cast<std::size_t>(max_tokens));
+            const auto retriever =
+                qf::Retriever::load(model_dir, vocab, embed, batch, static_cast<std::size_t>(max_tokens));
 
             // Molecules → conformers (all cores) → Uni-Mol batches → query features.
             std::vector<chem::Molecule> molecules;

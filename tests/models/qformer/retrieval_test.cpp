@@ -109,3 +109,26 @@ TEST_CASE("qformer retrieval: evaluate_retrieval equals the metrics on the full 
                                                                                       ones({2, 5}, DType::i64))),
                     Catch::Contains("one text per molecule"));
 }
+
+TEST_CASE("qformer retrieval: per-text matching logits, grouped by batch shape, equal the per-molecule ones") {
+  Generator gen(9);
+  qformer::Stage1 model(qformer::Config::tiny(), gen);
+  model.eval();
+  Tensor pad8 = zeros({2, 8}, DType::boolean);
+  pad8.data<bool>()[7] = true;  // batch 1 (N = 8) padded: its mask is present
+  auto mols = qformer::encode_molecule_batch(model, testing::random({2, 8, 16}, 10, DType::f32), pad8);
+  // batch 2 (N = 16) without padding: its mask is absent
+  mols.append(qformer::encode_molecule_batch(model, testing::random({2, 16, 16}, 11, DType::f32),
+                                             zeros({2, 16}, DType::boolean)));
+  REQUIRE(mols.padding[1].defined());
+  REQUIRE_FALSE(mols.padding[2].defined());
+  Tensor ids = Tensor::empty({2, 4}, DType::i64);
+  const std::int64_t tok[8] = {1, 5, 6, 2, 1, 9, 2, 0};
+  std::copy(tok, tok + 8, ids.data<std::int64_t>());
+  const auto txts = qformer::encode_text_batch(model, ids, ne(ids, zeros({}, DType::i64)).to(DType::i64));
+  const std::vector<std::int64_t> candidates{3, 0, 2, 1};
+  const Tensor g = qformer::match_logits_for_text(model, mols, candidates, txts, 1);
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    CHECK(g.data<double>()[i] ==
+          Approx(qformer::match_logits(model, mols, candidates[i], txts, {1}).data<double>()[0]).epsilon(1e-5));
+}

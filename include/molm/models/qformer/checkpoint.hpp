@@ -35,14 +35,6 @@ inline constexpr const char* kReleasedPrefix = "blip2qformer.";
 inline constexpr const char* kStage1ModelName = "molm-stage1";
 inline constexpr const char* kEncoderPrefix = "graph_encoder.";
 
-/// The tensors a stage-1 state dict names twice (tied), and what they alias.
-inline const std::vector<std::pair<std::string, std::string>>& tied_aliases() {
-  static const std::vector<std::pair<std::string, std::string>> a{
-      {"Qformer.cls.predictions.decoder.weight", "Qformer.bert.embeddings.word_embeddings.weight"},
-      {"Qformer.cls.predictions.decoder.bias", "Qformer.cls.predictions.bias"}};
-  return a;
-}
-
 /// The Q-Former configuration a stage-1 state dict (names without the prefix) was made with.
 inline Config infer_stage1_config(const nn::StateDict& sd, std::optional<std::int64_t> heads = {},
                                   const std::string& where = "checkpoint") {

@@ -160,9 +160,8 @@ inline std::shared_ptr<Stage1> stage1_from_bert(const std::filesystem::path& fol
       filled.insert(name);
     }
   }
-  // The tied aliases count as what they alias.
-  if (filled.count("Qformer.bert.embeddings.word_embeddings.weight")) filled.insert("Qformer.cls.predictions.decoder.weight");
-  if (filled.count("Qformer.cls.predictions.bias")) filled.insert("Qformer.cls.predictions.decoder.bias");
+  for (const auto& [alias, target] : tied_aliases())  // a tied alias counts as what it aliases
+    if (filled.count(target)) filled.insert(alias);
   for (const auto& [name, t] : own)
     if (!filled.count(name)) r.created.push_back(name);
   if (report) *report = std::move(r);

@@ -19,6 +19,7 @@
 #include "molm/models/qformer/stage1.hpp"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <set>
 #include <unordered_map>
@@ -110,9 +111,29 @@ inline Tensor match_logits(const Stage1& model, const EncodedMolecules& mols, st
 /// g(m, t) for text t and each molecule in `molecules` (grouped by their batch's row count).
 inline Tensor match_logits_for_text(const Stage1& model, const EncodedMolecules& mols, const std::vector<std::int64_t>& molecules,
                                     const EncodedTexts& txts, std::int64_t t) {
+  no_grad guard;
   Tensor out = Tensor::empty({static_cast<std::int64_t>(molecules.size())}, DType::f64);
-  for (std::size_t i = 0; i < molecules.size(); ++i)
-    out.data<double>()[i] = match_logits(model, mols, molecules[i], txts, {t}).data<double>()[0];
+  // One pass per group of molecules whose batches had the same row count and the same mask state
+  // (present or absent: stacking an absent mask with present ones would change its meaning).
+  std::map<std::pair<std::int64_t, bool>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < molecules.size(); ++i) {
+    const auto m = static_cast<std::size_t>(molecules[i]);
+    groups[{mols.rows.at(m).shape()[0], mols.padding.at(m).defined()}].push_back(i);
+  }
+  for (const auto& [key, members] : groups) {
+    std::vector<Tensor> rows, padding;
+    for (std::size_t i : members) {
+      const auto m = static_cast<std::size_t>(molecules[i]);
+      rows.push_back(mols.rows[m].unsqueeze(0));
+      if (key.second) padding.push_back(mols.padding[m].unsqueeze(0));
+    }
+    const auto K = static_cast<std::int64_t>(members.size());
+    const Tensor ids = txts.ids.narrow(0, t, 1).expand({K, txts.ids.shape()[1]});
+    const Tensor mask = txts.mask.narrow(0, t, 1).expand({K, txts.mask.shape()[1]});
+    const Tensor g = model.match_logits({ids, mask}, cat(rows, 0), key.second ? cat(padding, 0) : Tensor())
+                         .select(1, 1).to(DType::f64).contiguous();
+    for (std::size_t k = 0; k < members.size(); ++k) out.data<double>()[members[k]] = g.data<double>()[k];
+  }
   return out;
 }
 
@@ -178,27 +199,16 @@ inline RetrievalReport evaluate_retrieval(const Stage1& model, const EncodedMole
   MOLM_CHECK(batch >= 1 && candidates >= 1, "qformer::evaluate_retrieval", "batch and candidates must be >= 1");
   const std::size_t k = std::min(candidates, n);
   const Tensor sim = similarity(mols.features, txts.features);
-  const double* s = sim.data<double>();
-  const auto best = [&](std::size_t first, std::size_t stride) {  // top k of a row (stride 1) or column (stride n)
-    std::vector<std::int64_t> idx(n);
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](std::int64_t a, std::int64_t b) {
-                        const double va = s[first + static_cast<std::size_t>(a) * stride];
-                        const double vb = s[first + static_cast<std::size_t>(b) * stride];
-                        return va > vb || (va == vb && a < b);
-                      });
-    idx.resize(k);
-    return idx;
-  };
+  const auto texts_of = top_k(sim, static_cast<std::int64_t>(k));                           // per molecule
+  const auto molecules_of = top_k(sim.transpose(0, 1).contiguous(), static_cast<std::int64_t>(k));  // per text
   std::vector<std::set<std::int64_t>> needed(n);
   for (std::size_t m = 0; m < n; ++m) {
     const std::size_t first = m / batch * batch, last = std::min(n, first + batch);
     for (std::size_t t = first; t < last; ++t) needed[m].insert(static_cast<std::int64_t>(t));
-    for (auto t : best(m * n, 1)) needed[m].insert(t);
+    for (const Hit& h : texts_of[m]) needed[m].insert(h.index);
   }
   for (std::size_t t = 0; t < n; ++t)
-    for (auto m : best(t, n)) needed[static_cast<std::size_t>(m)].insert(static_cast<std::int64_t>(t));
+    for (const Hit& h : molecules_of[t]) needed[static_cast<std::size_t>(h.index)].insert(static_cast<std::int64_t>(t));
   std::vector<std::unordered_map<std::int64_t, double>> g(n);
   for (std::size_t m = 0; m < n; ++m) {
     const std::vector<std::int64_t> texts(needed[m].begin(), needed[m].end());
@@ -210,7 +220,7 @@ inline RetrievalReport evaluate_retrieval(const Stage1& model, const EncodedMole
     MOLM_CHECK(it != g[m].end(), "qformer::evaluate_retrieval", "no matching logit for molecule {} and text {}", m, t);
     return it->second;
   };
-  const metrics::ScoreMatrix sm{s, n};
+  const metrics::ScoreMatrix sm{sim.data<double>(), n};
   RetrievalReport r;
   r.n = n;
   r.inbatch = metrics::retrieval_inbatch(sm, batch);

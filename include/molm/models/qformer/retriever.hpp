@@ -13,11 +13,10 @@
 // `[CLS] … [SEP]`, at most 256 WordPiece tokens (the reference's length).
 #pragma once
 
-#include "molm/chem/conformer.hpp"
-#include "molm/chem/featurize.hpp"
 #include "molm/data/collate_unimol.hpp"
 #include "molm/models/qformer/checkpoint.hpp"
 #include "molm/models/qformer/retrieval.hpp"
+#include "molm/models/unimol/molecule_encoder.hpp"
 #include "molm/text/wordpiece.hpp"
 
 #include <span>
@@ -45,13 +44,14 @@ class Retriever {
 
   /// A molm stage-1 directory; the vocabulary is its vocab.txt unless `vocab` is given. [DEC] is added.
   static Retriever load(const std::filesystem::path& dir, const std::filesystem::path& vocab = {},
-                        chem::EmbedOptions embed_options = {}, std::int64_t batch_size = 64) {
+                        chem::EmbedOptions embed_options = {}, std::int64_t batch_size = 64,
+                        std::size_t max_tokens = 256) {
     Stage1Checkpoint ck = load_stage1(dir);
     const std::filesystem::path v = vocab.empty() ? ck.vocab : vocab;
     MOLM_CHECK(!v.empty(), "qformer::Retriever", "{} holds no vocab.txt: give the WordPiece vocabulary", dir.string());
     auto tokenizer = text::WordPieceTokenizer::from_file(v);
     tokenizer.add_special_token("[DEC]");
-    return Retriever(std::move(ck), std::move(tokenizer), std::move(embed_options), batch_size);
+    return Retriever(std::move(ck), std::move(tokenizer), std::move(embed_options), batch_size, max_tokens);
   }
 
   /// Conformers (chem::embed's output, each ok()) → features, in order.
@@ -60,15 +60,8 @@ class Retriever {
     EncodedMolecules out;
     for (std::size_t begin = 0; begin < conformers.size(); begin += static_cast<std::size_t>(batch_size_)) {
       const std::size_t end = std::min(conformers.size(), begin + static_cast<std::size_t>(batch_size_));
-      std::vector<chem::UnimolFeatures> features;
-      for (std::size_t i = begin; i < end; ++i) {
-        const chem::Conformer& c = conformers[i];
-        c.require_ok();
-        std::vector<double> xyz;
-        for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
-        features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary));
-      }
-      const data::UnimolBatch b = data::collate_unimol(features);
+      const data::UnimolBatch b =
+          data::collate_unimol(unimol::featurize_conformers(conformers.subspan(begin, end - begin), dictionary));
       no_grad guard;
       const auto o = ck_.encoder->forward(b.tokens, b.distances, b.edge_types);
       out.append(encode_molecule_batch(*ck_.model, o.atoms, o.padding));

@@ -19,6 +19,14 @@
 
 namespace molm::models::qformer {
 
+/// The tensors a stage-1 state dict names twice (tied), and what they alias.
+inline const std::vector<std::pair<std::string, std::string>>& tied_aliases() {
+  static const std::vector<std::pair<std::string, std::string>> a{
+      {"Qformer.cls.predictions.decoder.weight", "Qformer.bert.embeddings.word_embeddings.weight"},
+      {"Qformer.cls.predictions.decoder.bias", "Qformer.cls.predictions.bias"}};
+  return a;
+}
+
 /// Uni-Mol's output for a batch: every row (padding rows included) and its padding mask.
 struct MoleculeBatch {
   Tensor rows;     ///< [B, N, encoder_width], before ln_graph
@@ -119,6 +127,22 @@ class Stage1 : public nn::Module {
     return mean(gtm_head->forward(h.narrow(1, 0, Nq)), {1});
   }
 
+  /// The 3B pairs of the matching loss, in the reference's order: texts [text, text, negative text],
+  /// molecules [molecule, negative molecule, molecule] (`molecule` after ln_graph, with its mask).
+  struct MatchingPairs {
+    TextBatch texts;
+    Tensor molecule, padding;
+  };
+  static MatchingPairs matching_pairs(const TextBatch& texts, const Tensor& molecule, const Tensor& padding,
+                                      const HardNegatives& negatives) {
+    const Tensor& ng = negatives.graph_for_text;
+    const Tensor& nt = negatives.text_for_graph;
+    return {{cat({texts.ids, texts.ids, index_select(texts.ids, 0, nt)}, 0),
+             cat({texts.mask, texts.mask, index_select(texts.mask, 0, nt)}, 0)},
+            cat({molecule, index_select(molecule, 0, ng), molecule}, 0),
+            padding.defined() ? cat({padding, index_select(padding, 0, ng), padding}, 0) : Tensor()};
+  }
+
   /// The decoder input of pass (d): the text ids with position 0 ([CLS]) replaced by [DEC].
   Tensor decoder_ids(const Tensor& ids) const {
     Tensor d = ids.to(DType::i64).clone();
@@ -165,15 +189,8 @@ class Stage1 : public nn::Module {
         out.negatives = sample_hard_negatives(out.contrast, *options.sampler);
       }
       check_negatives(out.negatives, B);
-      const Tensor& mol = out.molecules.molecule;
-      const Tensor& pad = molecules.padding;
-      const Tensor& ng = out.negatives.graph_for_text;
-      const Tensor& nt = out.negatives.text_for_graph;
-      const TextBatch pairs{cat({texts.ids, texts.ids, index_select(texts.ids, 0, nt)}, 0),
-                            cat({texts.mask, texts.mask, index_select(texts.mask, 0, nt)}, 0)};
-      const Tensor pair_mol = cat({mol, index_select(mol, 0, ng), mol}, 0);
-      const Tensor pair_pad = pad.defined() ? cat({pad, index_select(pad, 0, ng), pad}, 0) : Tensor();
-      out.gtm_logits = match_logits(pairs, pair_mol, pair_pad);
+      const MatchingPairs p = matching_pairs(texts, out.molecules.molecule, molecules.padding, out.negatives);
+      out.gtm_logits = match_logits(p.texts, p.molecule, p.padding);
       Tensor labels = zeros({3 * B}, DType::i64);
       labels.narrow(0, 0, B).fill_(1.0);
       out.loss_gtm = cross_entropy(out.gtm_logits, labels);

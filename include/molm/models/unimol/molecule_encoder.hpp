@@ -30,6 +30,20 @@ struct MoleculeEncoding {
   chem::Conformer conformer;               ///< the coordinates used, with their provenance
 };
 
+/// Uni-Mol features of conformers (each must be ok(): throws naming the one that is not).
+inline std::vector<chem::UnimolFeatures> featurize_conformers(std::span<const chem::Conformer> conformers,
+                                                             const chem::UnimolDictionary& dictionary) {
+  std::vector<chem::UnimolFeatures> features;
+  features.reserve(conformers.size());
+  for (const chem::Conformer& c : conformers) {
+    c.require_ok();
+    std::vector<double> xyz;
+    for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
+    features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary));
+  }
+  return features;
+}
+
 class MoleculeEncoder {
  public:
   explicit MoleculeEncoder(std::shared_ptr<const Encoder> encoder,
@@ -52,14 +66,8 @@ class MoleculeEncoder {
     no_grad ng;
     for (std::size_t begin = 0; begin < conformers.size(); begin += static_cast<std::size_t>(batch_size_)) {
       const std::size_t end = std::min(conformers.size(), begin + static_cast<std::size_t>(batch_size_));
-      std::vector<chem::UnimolFeatures> features;
-      for (std::size_t i = begin; i < end; ++i) {
-        const chem::Conformer& c = conformers[i];
-        c.require_ok();
-        std::vector<double> xyz;
-        for (const auto& p : c.positions) xyz.insert(xyz.end(), {double(p[0]), double(p[1]), double(p[2])});
-        features.push_back(chem::featurize_unimol(c.symbols, xyz, dictionary_));
-      }
+      const std::vector<chem::UnimolFeatures> features =
+          featurize_conformers(conformers.subspan(begin, end - begin), dictionary_);
       const data::UnimolBatch batch = data::collate_unimol(features);
       const EncoderOutput o = encoder_->forward(batch.tokens, batch.distances, batch.edge_types);
       for (std::size_t i = begin; i < end; ++i) {
