@@ -9,6 +9,7 @@
 #include "molm/nn/rms_norm.hpp"
 #include "molm/nn/dropout.hpp"
 #include "molm/nn/mlp.hpp"
+#include "molm/nn/swiglu.hpp"
 #include "molm/nn/module_list.hpp"
 #include "molm/nn/attention.hpp"
 #include "molm/nn/lora.hpp"

@@ -8,8 +8,8 @@
 // The format is found from the content, not trusted from the extension: a `.bin` is a PyTorch zip
 // when it starts with a zip signature and a llama2.c file otherwise. A checkpoint folder whose save
 // was interrupted is read from its backup, as load_checkpoint would (io/checkpoint_dir.hpp). A folder is a molm checkpoint
-// directory (config.json + model.safetensors) or a Hugging Face model folder (model.safetensors or
-// its sharded index). Listing reads only headers: tensors are materialised (zero-copy where the
+// directory (config.json + model.safetensors) or a Hugging Face model folder (model.safetensors, its
+// sharded index, or PyTorch's pytorch_model.bin or its sharded index). Listing reads only headers: tensors are materialised (zero-copy where the
 // format allows) when asked for. Non-fatal findings (inert pickled objects, skipped entries) are in
 // warnings(); anything malformed throws molm::error naming the file and the place.
 //
@@ -41,6 +41,7 @@ enum class CheckpointFormat {
   safetensors,        ///< one .safetensors file
   safetensors_index,  ///< a sharded Hugging Face checkpoint (model.safetensors.index.json)
   pytorch,            ///< torch.save's zip format: .pt, .bin, Lightning .ckpt
+  pytorch_index,      ///< sharded PyTorch .bin files (pytorch_model.bin.index.json)
   llama2c,            ///< a llama2.c .bin (v0 header), as HF Llama tensors
   directory,          ///< a folder: molm checkpoint directory or Hugging Face model folder
 };
@@ -50,6 +51,7 @@ constexpr std::string_view format_name(CheckpointFormat f) {
     case CheckpointFormat::safetensors: return "safetensors";
     case CheckpointFormat::safetensors_index: return "safetensors-index";
     case CheckpointFormat::pytorch: return "pytorch";
+    case CheckpointFormat::pytorch_index: return "pytorch-index";
     case CheckpointFormat::llama2c: return "llama2c";
     case CheckpointFormat::directory: return "directory";
   }
@@ -150,7 +152,7 @@ class CheckpointReader {
   /// (length, then '{') is safetensors, and any other `.bin` is read as llama2.c.
   static CheckpointReader open_file(const std::filesystem::path& path) {
     const std::string ext = path.extension().string();
-    if (ext == ".json") return open_safetensors_index(path);
+    if (ext == ".json") return open_index(path);
     const std::string head = head_of(path, 9);
     const auto starts = [&](std::string_view magic) { return std::string_view(head).substr(0, magic.size()) == magic; };
     if (starts("PK\x03\x04") || starts("PK\x05\x06") || starts("\x80"))
@@ -240,6 +242,62 @@ class CheckpointReader {
     return r;
   }
 
+  /// A sharded checkpoint's index JSON: safetensors shards, or PyTorch `.bin` shards (HF's
+  /// pytorch_model.bin.index.json, the layout of 3D-MoLM's llama-2-7b-hf folder). The kind is
+  /// taken from the shard file names.
+  static CheckpointReader open_index(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    MOLM_CHECK(!ec, "checkpoint", "cannot read {}: {}", path.string(), ec.message());
+    MOLM_CHECK(size <= io::detail::kSafetensorsMaxHeader, "checkpoint", "{}: index of {} bytes is implausibly large",
+               path.string(), size);
+    const nlohmann::json j =
+        io::detail::parse_json_strict(head_of(path, static_cast<std::size_t>(size)), path.string(), 0, "checkpoint");
+    bool any_bin = false;
+    if (j.is_object() && j.contains("weight_map") && j["weight_map"].is_object())
+      for (const auto& [name, shard] : j["weight_map"].items())
+        if (shard.is_string() && !shard.get_ref<const std::string&>().ends_with(".safetensors")) any_bin = true;
+    return any_bin ? open_pytorch_index(path, j) : open_safetensors_index(path);
+  }
+
+  /// PyTorch shards behind an index: every listed tensor must be in the shard the index names (a
+  /// plain file name beside the index); listed in name order, as a safetensors index is.
+  static CheckpointReader open_pytorch_index(const std::filesystem::path& path, const nlohmann::json& j) {
+    constexpr const char* C = "checkpoint";
+    const std::string where = path.string();
+    auto shards = std::make_shared<std::map<std::string, CheckpointReader>>();
+    auto shard_of = std::make_shared<std::map<std::string, std::string>>();
+    for (const auto& [tname, shard] : j["weight_map"].items()) {
+      const std::string n = io::detail::printable(tname);
+      MOLM_CHECK(shard.is_string(), C, "{}: weight_map['{}'] is {}, not a file name", where, n, shard.type_name());
+      const auto& file = shard.get_ref<const std::string&>();
+      MOLM_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, C,
+                 "{}: weight_map['{}'] = '{}' is not a plain file name in the index's folder", where, n,
+                 io::detail::printable(file));
+      auto it = shards->find(file);
+      if (it == shards->end()) {
+        try {
+          it = shards->emplace(file, open_pytorch(path.parent_path() / file)).first;
+        } catch (const error& e) {
+          MOLM_THROW(C, "{}: shard '{}' (listed for tensor '{}') cannot be read: {}", where,
+                     io::detail::printable(file), n, e.what());
+        }
+      }
+      MOLM_CHECK(it->second.contains(tname), C, "{}: tensor '{}' is mapped to shard '{}', which does not contain it",
+                 where, n, io::detail::printable(file));
+      shard_of->emplace(tname, file);
+    }
+    CheckpointReader r(CheckpointFormat::pytorch_index, path);
+    for (const auto& [tname, file] : *shard_of) {
+      const TensorListing& in = shards->at(file).info(tname);
+      r.add(tname, in.dtype, in.shape);
+    }
+    for (const auto& [file, reader] : *shards)
+      for (const auto& w : reader.warnings()) r.warnings_.push_back(file + ": " + w);
+    r.read_ = [shards, shard_of](const std::string& name) { return shards->at(shard_of->at(name)).tensor(name); };
+    return r;
+  }
+
   static CheckpointReader open_safetensors_index(const std::filesystem::path& path) {
     auto index = std::make_shared<SafetensorsIndex>(path);
     CheckpointReader r(CheckpointFormat::safetensors_index, path);
@@ -253,7 +311,8 @@ class CheckpointReader {
 
   /// A molm checkpoint directory or a Hugging Face model folder: the weights file inside it.
   static CheckpointReader open_directory(const std::filesystem::path& dir) {
-    for (const char* candidate : {"model.safetensors", "model.safetensors.index.json"}) {
+    for (const char* candidate : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin.index.json",
+                                  "pytorch_model.bin"}) {
       const auto p = dir / candidate;
       if (std::filesystem::is_regular_file(p)) {
         CheckpointReader inner = open_file(p);
@@ -262,7 +321,9 @@ class CheckpointReader {
         return inner;
       }
     }
-    MOLM_THROW("checkpoint", "{}: folder holds no model.safetensors or model.safetensors.index.json", dir.string());
+    MOLM_THROW("checkpoint",
+               "{}: folder holds no model.safetensors, model.safetensors.index.json, pytorch_model.bin.index.json "
+               "or pytorch_model.bin", dir.string());
   }
 
   CheckpointFormat format_;
