@@ -2,6 +2,7 @@
 // the registry below; each command parses its own options (commands/*.hpp).
 #include "command.hpp"
 #include "commands/convert.hpp"
+#include "commands/generate.hpp"
 #include "commands/help.hpp"
 #include "commands/info.hpp"
 #include "commands/inspect.hpp"
@@ -33,6 +34,7 @@ molm::cli::CommandRegistry make_registry() {
   registry.add(molm::cli::info_command());
   registry.add(molm::cli::inspect_command());
   registry.add(molm::cli::convert_command());
+  registry.add(molm::cli::generate_command());
 #ifdef MOLM_HAVE_CHEM
   registry.add(molm::cli::prepare_command());
   registry.add(molm::cli::default_data_command());

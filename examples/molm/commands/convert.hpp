@@ -5,11 +5,16 @@
 // stage-1 directory that `molm retrieve` loads (the vocabulary, SciBERT's vocab.txt, copied beside).
 // The configuration is read off the weights; the strict loading report is printed: what was
 // loaded, converted, skipped (Uni-Mol's pretraining heads) and why.
-// More sources (stage 2/3, HF Llama, llama2.c) join as their models land.
+// `molm convert --from llama2c IN.bin [--tokenizer TOK.model] OUT_DIR` and
+// `molm convert --from hf HF_DIR OUT_DIR [--tokenizer-convention plain|reference]`: a llama2.c file
+// or an HF Llama folder (safetensors, sharded, or pytorch_model .bin shards) → a molm Llama
+// directory (HF-loadable: config.json, model.safetensors, tokenizer.model) in --dtype f32|bf16.
+// More sources (stage 2/3) join as their models land.
 #pragma once
 
 #include "command.hpp"
 
+#include <molm/models/llama/checkpoint.hpp>
 #include <molm/models/qformer/checkpoint.hpp>
 #include <molm/models/unimol/checkpoint.hpp>
 
@@ -24,22 +29,62 @@ inline Command convert_command() {
   return {"convert", "released checkpoints (Uni-Mol .pt, ...) -> a molm checkpoint directory",
           [](const std::vector<std::string>& args) {
             po::options_description options("molm convert options");
-            std::string from, input, output, unimol, vocab;
+            std::string from, input, output, unimol, vocab, tokenizer, convention = "plain", dtype_name = "f32";
             options.add_options()("from", po::value<std::string>(&from)->required(),
-                                  "source: unimol (a Uni-Mol .pt) or 3d-molm (a stage-1 .ckpt)")(
+                                  "source: unimol (a Uni-Mol .pt), 3d-molm (a stage-1 .ckpt), llama2c (a llama2.c .bin) "
+                                  "or hf (an HF Llama folder)")(
                 "input", po::value<std::string>(&input)->required(), "the original checkpoint")(
                 "output", po::value<std::string>(&output)->required(), "the molm checkpoint directory to write")(
                 "unimol", po::value<std::string>(&unimol), "3d-molm: the Uni-Mol checkpoint (mol_pre_no_h_220816.pt)")(
                 "vocab", po::value<std::string>(&vocab), "3d-molm: the WordPiece vocab.txt to keep beside the model")(
-                "heads", po::value<std::int64_t>(), "3d-molm: Q-Former attention heads (default: hidden size / 64)");
+                "heads", po::value<std::int64_t>(), "3d-molm: Q-Former attention heads (default: hidden size / 64)")(
+                "tokenizer", po::value<std::string>(&tokenizer), "llama2c: the SentencePiece model to keep beside it")(
+                "tokenizer-convention", po::value<std::string>(&convention),
+                "llama2c/hf: plain (the model file's own special tokens) or reference (3D-MoLM's, §5.2)")(
+                "dtype", po::value<std::string>(&dtype_name), "llama2c/hf: f32 (default) or bf16");
             po::positional_options_description positional;
             positional.add("input", 1).add("output", 1);
             const auto vm = parse_command_line("convert", args, options, positional,
                                                "--from unimol IN OUT_DIR | --from 3d-molm STAGE1.ckpt --unimol UNIMOL.pt "
-                                               "[--vocab vocab.txt] OUT_DIR");
+                                               "[--vocab vocab.txt] OUT_DIR | --from llama2c IN.bin [--tokenizer TOK.model] "
+                                               "OUT_DIR | --from hf HF_DIR OUT_DIR");
             if (!vm) return int(exit_ok);
-            if (from != "unimol" && from != "3d-molm")
-              throw usage_error(fmt::format("molm convert: cannot convert from '{}' (supported: unimol, 3d-molm)", from));
+            if (from != "unimol" && from != "3d-molm" && from != "llama2c" && from != "hf")
+              throw usage_error(
+                  fmt::format("molm convert: cannot convert from '{}' (supported: unimol, 3d-molm, llama2c, hf)", from));
+            if (from == "llama2c" || from == "hf") {
+              if (dtype_name != "f32" && dtype_name != "bf16")
+                throw usage_error(fmt::format("molm convert: --dtype must be f32 or bf16, got '{}'", dtype_name));
+              if (convention != "plain" && convention != "reference")
+                throw usage_error(fmt::format("molm convert: --tokenizer-convention must be plain or reference, got '{}'",
+                                              convention));
+              const DType dtype = dtype_name == "bf16" ? DType::bf16 : DType::f32;
+              namespace llama = models::llama;
+              std::shared_ptr<llama::CausalLM> lm;
+              std::filesystem::path tok = tokenizer;
+              if (from == "llama2c") {
+                lm = llama::load_llama2c(input, dtype);
+              } else {
+                llama::LoadReport report;
+                lm = llama::load(input, dtype, &report);
+                std::cout << fmt::format("read {} tensors ({}){}\n", report.tensors, report.format,
+                                         report.skipped.empty() ? "" : fmt::format("; skipped {} rotary_emb.inv_freq "
+                                                                                   "buffers (recomputed)", report.skipped.size()));
+                if (tok.empty() && std::filesystem::is_regular_file(std::filesystem::path(input) / "tokenizer.model"))
+                  tok = std::filesystem::path(input) / "tokenizer.model";
+              }
+              const auto& c = lm->config();
+              std::cout << fmt::format("Llama: {} layers, {} wide, {} heads ({} key/value), FFN {}, vocabulary {}, "
+                                       "rms_norm_eps {}, rope_theta {}, {} embeddings; {} parameters in {}\n",
+                                       c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
+                                       c.intermediate_size, c.vocab_size, c.rms_norm_eps, c.rope_theta,
+                                       c.tie_word_embeddings ? "tied" : "untied", c.parameter_count(), dtype_name);
+              llama::save(output, *lm, tok, convention);
+              std::cout << (tok.empty() ? "no tokenizer: molm generate will need --prompt-ids and --print-ids\n"
+                                        : fmt::format("tokenizer {} ({} convention) copied\n", tok.string(), convention));
+              std::cout << "wrote " << output << "\n";
+              return int(exit_ok);
+            }
             if (from == "3d-molm") {
               if (unimol.empty()) throw usage_error("molm convert --from 3d-molm: give the Uni-Mol checkpoint with --unimol");
               std::optional<std::int64_t> heads;

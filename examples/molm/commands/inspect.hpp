@@ -1,14 +1,16 @@
 // `molm inspect PATH`: every tensor of a checkpoint — name, dtype, shape, bytes — and the totals,
 // for any format io::CheckpointReader opens. `--json` prints the same as one JSON document;
 // `--against OTHER` prints the strict-loading report of a model shaped like OTHER given PATH; OTHER is
-// another checkpoint or a model preset (unimol:tiny|small|paper, or stage1:tiny|small|paper: the layout of
-// 3D-MoLM's released stage-1 checkpoint, `blip2qformer.` names in bfloat16).
+// another checkpoint or a model preset (unimol:tiny|small|paper; llama:tiny|small|paper, HF Llama names;
+// or stage1:tiny|small|paper: the layout of 3D-MoLM's released stage-1 checkpoint, `blip2qformer.`
+// names in bfloat16).
 // A malformed or hostile file ends with exit code 1 and a one-line error (main() prints it).
 #pragma once
 
 #include "command.hpp"
 
 #include <molm/io/checkpoint_reader.hpp>
+#include <molm/models/llama/checkpoint.hpp>
 #include <molm/models/qformer/checkpoint.hpp>
 #include <molm/models/unimol/encoder.hpp>
 
@@ -87,11 +89,18 @@ inline void print_listing(const io::CheckpointReader& ck, std::ostream& os) {
 
 /// The tensors of a model preset ("unimol:paper"), as a checkpoint of it would list them; nullopt
 /// when `spec` names no preset.
-/// stage1:<preset> lists the released stage-1 layout: `blip2qformer.` names, bfloat16 (§9.2).
+/// stage1:<preset> lists the released stage-1 layout: `blip2qformer.` names, bfloat16 (§9.2);
+/// llama:<preset> HF LlamaForCausalLM names, bfloat16 (paper: vocabulary resized to 32,002, §5.1).
 inline std::optional<std::vector<io::TensorListing>> preset_listing(const std::string& spec) {
   const auto colon = spec.find(':');
   if (colon == std::string::npos) return std::nullopt;
   const std::string family = spec.substr(0, colon), preset = spec.substr(colon + 1);
+  if (family == "llama") {  // built from the config alone: a paper-size model is never allocated
+    const auto c = models::llama::Config::preset(preset);
+    auto listing = models::llama::expected_tensors(c, DType::bf16);
+    if (c.tie_word_embeddings) listing.pop_back();  // a tied lm_head is stored once, as the embedding
+    return listing;
+  }
   if (family != "unimol" && family != "stage1") return std::nullopt;
   Generator gen(0);
   SkipInit names_and_shapes;  // nothing is read but names and shapes
@@ -119,7 +128,7 @@ inline Command inspect_command() {
             options.add_options()("path", po::value<std::string>()->required(), "checkpoint file or folder")(
                 "json", "print JSON: {path, format, tensors: [{name, dtype, shape, bytes}], totals, warnings}")(
                 "against", po::value<std::string>(),
-                "another checkpoint or a model preset (unimol:tiny|small|paper; stage1:tiny|small|paper, the released stage-1 "
+                "another checkpoint or a model preset (unimol:tiny|small|paper; llama:tiny|small|paper; stage1:tiny|small|paper, the released stage-1 "
                 "layout): report, by name, "
                 "what a model shaped like it would find missing, unexpected, mis-shaped or converted when strictly "
                 "loading PATH (exit 1 if it would fail)");

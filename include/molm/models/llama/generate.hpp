@@ -48,6 +48,7 @@ struct GenerationConfig {
   double top_p = 1.0;       ///< 1 = off
   std::uint64_t seed = 0;
   std::optional<std::int64_t> eos_token_id;  ///< default: the model config's
+  bool eos_enabled = true;  ///< false: no token ends generation (HF's eos_token_id=None)
 
   void validate() const {
     constexpr const char* op = "generate";
@@ -222,7 +223,7 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   MOLM_CHECK(capacity <= c.max_position_embeddings, op,
              "prompt ({}) + max_new_tokens ({}) exceeds the model's {} positions", L, g.max_new_tokens,
              c.max_position_embeddings);
-  const std::int64_t eos = g.eos_token_id.value_or(c.eos_token_id);
+  const std::int64_t eos = g.eos_enabled ? g.eos_token_id.value_or(c.eos_token_id) : -1;  // -1 matches no token
   const std::int64_t prompt_len = static_cast<std::int64_t>(history.size());  // HF's input_ids length
   const std::int64_t max_length = prompt_len + g.max_new_tokens;
   const int K = g.num_beams;
@@ -243,7 +244,8 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   const auto processed = [&](std::vector<float> row, const std::vector<std::int64_t>& hist, bool log_probs) {
     if (log_probs) detail::log_softmax_row(row);
     detail::apply_repetition_penalty(row, hist, g.repetition_penalty);
-    if (static_cast<std::int64_t>(hist.size()) - prompt_len < g.min_new_tokens) row[eos] = -std::numeric_limits<float>::infinity();
+    if (eos >= 0 && static_cast<std::int64_t>(hist.size()) - prompt_len < g.min_new_tokens)
+      row[static_cast<std::size_t>(eos)] = -std::numeric_limits<float>::infinity();
     return row;
   };
   const auto step_forward = [&](KVCache& cache, const std::vector<std::int64_t>& tokens) {
