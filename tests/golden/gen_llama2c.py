@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden values for tests/golden/llama2c_test.cpp: stories260K (llama2.c format) converted to a
 Hugging Face LlamaForCausalLM (transformers 4.35.2) the way HF's convert_llama_weights_to_hf.py does,
-and its logits on a few tokens.
+its logits on a few tokens, and a 256-token greedy continuation of BOS.
 
 Reads ../shared/data/models/stories260K/stories260K.bin (relative to the repository root) with numpy,
 names the arrays as HF does (w1 -> gate_proj, w3 -> up_proj, w2 -> down_proj, lm_head tied to the
@@ -10,16 +10,36 @@ rotates halves), loads the dict strictly into LlamaForCausalLM and runs it. As a
 conversion itself, the logits are compared with a plain numpy forward in llama2.c's own conventions
 (run.c: interleaved RoPE on the unpermuted weights); the script stops if they disagree.
 
-Writes tests/golden/data/llama2c/ (about 40 KB; the model itself is not committed):
+Writes tests/golden/data/llama2c/ (about 180 KB; the model itself is not committed):
   tokens.npy                     i64 [T]        the input ids
   logits.npy                     f32 [T, V]     HF logits for tokens (position ids 0..T-1)
   q_proj_0.npy, k_proj_0.npy     f32            model.layers.0.self_attn.{q,k}_proj.weight (permuted)
   k_proj_4.npy                   f32            model.layers.4.self_attn.k_proj.weight
   config.json                                   the HF config the model was built from
+  greedy_256.npy                 i64 [256]      the new tokens of model.generate(torch.tensor([[1]]),
+                                                do_sample=False, num_beams=1, max_new_tokens=256,
+                                                min_new_tokens=256, eos_token_id=2, pad_token_id=0): EOS
+                                                (2) is set to -inf at every step because min_new_tokens ==
+                                                max_new_tokens, so exactly 256 tokens come out (KV cache,
+                                                positions 0..256). The script also checks that every token
+                                                is the argmax of the unsuppressed float64 numpy forward,
+                                                teacher-forced on [1] + the 256 tokens (so 2 never wins
+                                                anyway and this is plain argmax decoding), and prints the
+                                                smallest top-1/top-2 logit gaps (0.0042 in f32 and f64).
+                                                (eos_token_id=None does not disable EOS in 4.35.2:
+                                                generate() then skips the min-new-tokens processor while
+                                                greedy_search falls back to generation_config's eos 2.)
+  logits_long.npy                f32 [64, V]    HF logits (one teacher-forced forward, no cache) of the
+                                                first 64 tokens of [1] + greedy_256
+
+One CPU thread. The committed logits.npy is not bit-reproducible on every machine: rerun on another x86 CPU
+with the same torch 2.1.2 wheel it differed by up to 9e-6 (float32 rounding of the matmuls; all other files
+byte-identical).
 
     python3 tests/golden/gen_llama2c.py
 """
 import json
+import math
 import pathlib
 
 import numpy as np
@@ -123,7 +143,25 @@ def llama2c_forward(c, w, tokens):
     return rms(x, w["rms_final"]) @ w["wcls"].T
 
 
+def greedy_continuation(model, c, w, n):
+    """n greedy tokens after BOS, checked against the f64 numpy forward; returns them and the min gaps."""
+    with torch.no_grad():
+        r = model.generate(torch.tensor([[1]]), do_sample=False, num_beams=1, max_new_tokens=n, min_new_tokens=n,
+                           eos_token_id=2, pad_token_id=0, output_scores=True, return_dict_in_generate=True)
+    seq = r.sequences[0].tolist()
+    assert len(seq) == 1 + n and seq[0] == 1, len(seq)
+    assert all(s[0, 2].item() == -math.inf for s in r.scores)  # EOS suppressed at every step
+    top = torch.stack([torch.topk(s[0], 2).values for s in r.scores])
+    gap32 = (top[:, 0] - top[:, 1]).min().item()
+    reference = llama2c_forward(c, w, np.array(seq[:-1]))  # position p predicts seq[p + 1]
+    assert (reference.argmax(-1) == np.array(seq[1:])).all(), "a greedy step flips in float64 (or EOS would win)"
+    part = np.sort(reference, axis=-1)
+    gap64 = (part[:, -1] - part[:, -2]).min()
+    return np.array(seq[1:], dtype=np.int64), gap32, gap64
+
+
 def main():
+    torch.set_num_threads(1)
     c, w = read_llama2c(MODEL)
     config = LlamaConfig(hidden_size=c["dim"], intermediate_size=c["hidden"], num_hidden_layers=c["n_layers"],
                          num_attention_heads=c["n_heads"], num_key_value_heads=c["n_kv"], vocab_size=c["vocab"],
@@ -146,6 +184,17 @@ def main():
     np.save(OUT / "k_proj_0.npy", sd["model.layers.0.self_attn.k_proj.weight"].numpy())
     np.save(OUT / "k_proj_4.npy", sd["model.layers.4.self_attn.k_proj.weight"].numpy())
     (OUT / "config.json").write_text(json.dumps(config.to_diff_dict(), indent=1, sort_keys=True) + "\n")
+
+    greedy, gap32, gap64 = greedy_continuation(model, c, w, 256)
+    np.save(OUT / "greedy_256.npy", greedy)
+    long_tokens = [1] + greedy.tolist()[:63]
+    with torch.no_grad():
+        long_logits = model(torch.tensor([long_tokens])).logits[0].numpy()
+    err = np.abs(long_logits - llama2c_forward(c, w, np.array(long_tokens))).max()
+    assert err < 1e-3, err
+    np.save(OUT / "logits_long.npy", long_logits.astype(np.float32))
+    print(f"greedy 256: min top1-top2 logit gap {gap32:.3g} (f32 HF), {gap64:.3g} (f64 numpy); "
+          f"ids 1/2 at {[i for i, t in enumerate(greedy) if t in (1, 2)]}; long logits vs numpy {err:.3g}")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,13 @@
 // negative score × penalty, a positive one ÷ penalty; in beam search it acts on log-probabilities)
 // and min_new_tokens (EOS gets −∞ until that many tokens are new).
 //
-// History and lengths follow HF. From token ids, the prompt ids are the history the penalty sees and
-// count in a hypothesis' length; from embeddings (3D-MoLM's case: the soft prompt has no ids) the
-// history starts empty and lengths count new tokens only. The result is the new tokens, ending with
-// EOS when the sequence stopped on it (HF's output with the prompt removed).
+// History and lengths follow HF, whose `input_ids` are the history the penalty sees and count in a
+// hypothesis' length. From token ids, they are the prompt ids. From embeddings only (3D-MoLM's case:
+// the soft prompt has no ids), transformers 4.35 starts input_ids as [bos_token_id]
+// (_maybe_initialize_input_ids_for_generation): that BOS is penalised like a generated token and
+// adds 1 to every beam length, though the model never sees it (generate_embeds does the same). The
+// result is the new tokens, ending with EOS when the sequence stopped on it (HF's output with the
+// prompt, or that BOS, removed).
 // Padding in a batch of prompts does not change HF's result (positions come from the mask), so
 // prompts are generated one at a time here.
 #pragma once
@@ -204,9 +207,9 @@ struct BeamHypotheses {
 
 }  // namespace detail
 
-/// Generate from `prompt_embeds` [1, L, C] (or [L, C]). `history`: the prompt's token ids when the
-/// embeddings are those of ids (they then count for the repetition penalty and hypothesis lengths, as
-/// when HF is given input_ids); empty for a soft prompt (HF given inputs_embeds).
+/// Generate from `prompt_embeds` [1, L, C] (or [L, C]). `history` is what HF holds as input_ids: the
+/// prompt's ids when the embeddings are those of ids, [bos] for embeddings alone (generate_embeds);
+/// it counts for the repetition penalty, min/max lengths and beam lengths.
 inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const std::vector<std::int64_t>& history,
                                  const GenerationConfig& g) {
   constexpr const char* op = "generate";
@@ -215,8 +218,6 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   if (prompt_embeds.dim() == 2) prompt_embeds = prompt_embeds.unsqueeze(0);
   MOLM_CHECK(prompt_embeds.dim() == 3 && prompt_embeds.shape()[0] == 1 && prompt_embeds.shape()[2] == c.hidden_size, op,
              "expects one prompt [1, L, {}], got {}", c.hidden_size, prompt_embeds.shape().str());
-  MOLM_CHECK(history.empty() || static_cast<std::int64_t>(history.size()) == prompt_embeds.shape()[1], op,
-             "the history has {} ids but the prompt {} positions", history.size(), prompt_embeds.shape()[1]);
   const std::int64_t L = prompt_embeds.shape()[1];
   MOLM_CHECK(L > 0, op, "the prompt is empty");
   const std::int64_t capacity = L + g.max_new_tokens;
@@ -343,6 +344,12 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   result.score = static_cast<float>(winner.score);  // HF returns the score as float32
   result.decode_seconds = detail::seconds_since(t0);
   return result;
+}
+
+/// Generate from embeddings alone (HF's inputs_embeds, 3D-MoLM's soft prompts): the history is
+/// [bos_token_id] of the model config, as transformers 4.35 starts it.
+inline GenerationResult generate_embeds(const CausalLM& lm, const Tensor& prompt_embeds, const GenerationConfig& g) {
+  return generate(lm, prompt_embeds, {lm.config().bos_token_id}, g);
 }
 
 /// Generate from token ids (HF's input_ids): the ids are the history.
