@@ -14,6 +14,8 @@
 #                  areas whose figure is a step seconds long (qformer; defaults 3 and 1).
 # RDKIT_PYTHON     interpreter for the RDKit peers (peers/AREA_rdkit.py; default: PYTHON if it imports
 #                  rdkit, else /usr/bin/python3, Debian's python3-rdkit); without rdkit, peer is null.
+# LLAMA_CPP_PYTHON interpreter for the llama.cpp peers (peers/AREA_llamacpp.py; default: PYTHON); run only
+#                  when it imports llama_cpp (llama-cpp-python) and gguf.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +54,10 @@ if [[ -z "$rdkit_python" ]]; then
   done
 fi
 
+llamacpp_python="${LLAMA_CPP_PYTHON:-$python}"
+have_llamacpp=0
+if "$llamacpp_python" -c 'import llama_cpp, gguf' >/dev/null 2>&1; then have_llamacpp=1; fi
+
 peer_file="$(mktemp)"
 trap 'rm -f "$peer_file"' EXIT
 for area in "${areas[@]}"; do
@@ -62,6 +68,9 @@ for area in "${areas[@]}"; do
   fi
   if [[ -n "$rdkit_python" && -f "$here/peers/${area}_rdkit.py" ]]; then
     "$rdkit_python" "$here/peers/${area}_rdkit.py" >>"$peer_file"
+  fi
+  if [[ $have_llamacpp == 1 && -f "$here/peers/${area}_llamacpp.py" ]]; then
+    "$llamacpp_python" "$here/peers/${area}_llamacpp.py" >>"$peer_file"
   fi
   "$build/bin/bench_$area" --peers "$peer_file"
 done

@@ -15,6 +15,7 @@
 #include "molm/ops/softmax.hpp"
 #include "molm/ops/normalization.hpp"
 #include "molm/ops/loss.hpp"
+#include "molm/ops/quantized.hpp"
 #include "molm/ops/attention.hpp"
 #include "molm/ops/rotary.hpp"
 #include "molm/ops/gaussian.hpp"

@@ -1,14 +1,16 @@
 // `molm generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
 //                [--greedy | --beams K [--length-penalty L] [--repetition-penalty R] [--min-new-tokens M]
 //                 | --temperature T --top-k K --top-p P --seed S] [--print-ids] [--dtype f32|bf16]
-//                [--threads N]`
+//                [--activations f32|bf16] [--threads N]`
 // Plain text generation with the decoder alone (models/llama/generate.hpp: HF 4.35's greedy and
 // beam search, seeded sampling). DIR is a molm Llama directory (molm convert --from llama2c|hf) or
 // an HF Llama folder. --prompt needs the folder's tokenizer.model (molm's LlamaTokenizer, in the
 // convention config.json names; BOS first, as HF's tokenizer adds it).
 // stdout: the generated text (special tokens dropped); with --print-ids only the new ids,
 // space-separated, on one line. stderr: a llama.cpp-style summary: load time, prompt and decode
-// speed, memory.
+// speed, memory. --dtype int8 quantizes every projection and lm_head at load (blocks of 32 with an
+// f32 scale, models/llama quantize_int8); activations stay in --activations (f32 by default; bf16
+// halves the memory the load passes through, for 7B models).
 #pragma once
 
 #include "command.hpp"
@@ -70,7 +72,7 @@ inline Command generate_command() {
           [](const std::vector<std::string>& args) {
             namespace llama = models::llama;
             po::options_description options("molm generate options");
-            std::string model_dir, prompt, prompt_ids, dtype_name = "f32";
+            std::string model_dir, prompt, prompt_ids, dtype_name = "f32", activations = "f32";
             llama::GenerationConfig g;
             g.max_new_tokens = 64;
             options.add_options()("model", po::value<std::string>(&model_dir)->required(),
@@ -89,13 +91,15 @@ inline Command generate_command() {
                 "seed", po::value<std::uint64_t>(), "sampling seed (default 0)")(
                 "no-eos", "never stop on EOS (run to --max-new-tokens)")(
                 "print-ids", "print only the new token ids, space-separated, on one line")(
-                "dtype", po::value<std::string>(&dtype_name)->default_value("f32"), "weights in f32 or bf16")(
+                "dtype", po::value<std::string>(&dtype_name)->default_value("f32"), "weights in f32, bf16 or int8")(
+                "activations", po::value<std::string>(&activations)->default_value("f32"),
+                "with --dtype int8: f32 or bf16 activations (and the floating weights loaded before quantizing)")(
                 "threads", po::value<int>(), "CPU threads");
             const auto vm = parse_command_line(
                 "generate", args, options, {},
                 "--model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N] [--greedy | --beams K "
                 "[--length-penalty L] [--repetition-penalty R] | --temperature T --top-k K --top-p P --seed S] "
-                "[--print-ids] [--dtype f32|bf16] [--threads N]");
+                "[--print-ids] [--dtype f32|bf16|int8 [--activations f32|bf16]] [--threads N]");
             if (!vm) return int(exit_ok);
             apply_threads_option(*vm, "generate");
             if (vm->count("prompt") == vm->count("prompt-ids"))
@@ -115,8 +119,11 @@ inline Command generate_command() {
             if (vm->count("no-eos")) g.eos_enabled = false;
             DType dtype = DType::f32;
             if (dtype_name == "bf16") dtype = DType::bf16;
-            else if (dtype_name != "f32")
-              throw usage_error(fmt::format("molm generate: --dtype must be f32 or bf16, got '{}'", dtype_name));
+            else if (dtype_name == "int8" && activations == "bf16") dtype = DType::bf16;
+            else if (dtype_name != "f32" && dtype_name != "int8")
+              throw usage_error(fmt::format("molm generate: --dtype must be f32, bf16 or int8, got '{}'", dtype_name));
+            if (activations != "f32" && activations != "bf16")
+              throw usage_error(fmt::format("molm generate: --activations must be f32 or bf16, got '{}'", activations));
             try {
               g.validate();
             } catch (const error& e) {
@@ -126,6 +133,7 @@ inline Command generate_command() {
             const auto t0 = std::chrono::steady_clock::now();
             llama::LoadReport report;
             const auto lm = llama::load(model_dir, dtype, &report);
+            if (dtype_name == "int8") llama::quantize_int8(*lm);
             const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
 #ifdef MOLM_HAVE_TEXT
@@ -168,6 +176,9 @@ inline Command generate_command() {
             }
             std::uint64_t weight_bytes = 0;
             for (auto& p : lm->parameters()) weight_bytes += static_cast<std::uint64_t>(p.numel()) * itemsize(p.dtype());
+            for (auto& [name, m] : lm->named_modules())
+              if (auto* lin = dynamic_cast<nn::Linear*>(m); lin && lin->q8) weight_bytes += lin->q8->nbytes();
+            if (lm->lm_head->q8) weight_bytes += lm->lm_head->q8->nbytes();
             const llama::Config& c = lm->config();
             const double kv_mib = 2.0 * static_cast<double>(c.num_hidden_layers * g.num_beams * c.kv_dim() *
                                                             (r.prompt_positions + g.max_new_tokens) * itemsize(dtype)) / (1 << 20);

@@ -20,6 +20,9 @@
 
 namespace molm::backend {
 
+/// Values per scale of the int8 weight format (QuantizeQ8, LinearQ8).
+inline constexpr std::int64_t kQ8BlockSize = 32;
+
 // ---- descriptions shared by the kernels of one op -----------------------------------------------
 
 /// Elementwise functions of one tensor (and a scalar `s` where named). UnaryBackward exists for the
@@ -147,6 +150,12 @@ MOLM_KERNEL(CrossEntropyBackward, "cross_entropy_backward", const Tensor& logits
             const Tensor& lse, const Tensor& dloss, double scale, std::int64_t ignore_index, double label_smoothing,
             const Tensor& dx);
 
+/// Weight-only int8 (cpu/kernels/quantized.hpp): blocks of kQ8BlockSize values per scale. Keyed on w's dtype: q u8 [N, K], scales f32 [N, ceil(K/32)].
+MOLM_KERNEL(QuantizeQ8, "quantize_q8", const Tensor& w, const Tensor& q, const Tensor& scales);
+/// Keyed on x's dtype (f32, bf16): out [M, N] = x [M, K] · dequant(q, scales)ᵀ + bias (f32 [N] or undefined).
+MOLM_KERNEL(LinearQ8, "linear_q8", const Tensor& x, const Tensor& q, const Tensor& scales, const Tensor& bias,
+            const Tensor& out);
+
 #undef MOLM_KERNEL
 
 /// Every kernel, for code that walks them all (listings, test backends that wrap another backend).
@@ -155,7 +164,7 @@ using AllKernels =
                SoftmaxForward, SoftmaxBackward, LayerNormForward, LayerNormBackward, RmsNormForward, RmsNormBackward,
                AttentionForward, AttentionBackward, GaussianBasisForward, GaussianBasisBackward, GatherForward,
                GatherBackward, Cat, Dropout, RotaryForward, RotaryBackward, CrossEntropyForward,
-               CrossEntropyBackward>;
+               CrossEntropyBackward, QuantizeQ8, LinearQ8>;
 
 /// f.template operator()<K>() for every kernel K.
 template <class F> void for_each_kernel(F&& f) {

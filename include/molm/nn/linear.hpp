@@ -6,7 +6,8 @@
 // Generator, so they are reproducible but not PyTorch's numbers; checkpoints overwrite them anyway.
 //
 // A Linear may carry an adapter (LoRA, nn/lora.hpp) that forward() consults, so model code calls
-// forward() the same way whether adapters are present or not.
+// forward() the same way whether adapters are present or not. For inference, quantize_int8()
+// replaces the weight by its int8 form (ops/quantized.hpp); forward() then runs linear_q8.
 #pragma once
 
 #include "molm/nn/module.hpp"
@@ -39,8 +40,28 @@ class Linear : public Module {
 
   /// x [..., in] → [..., out] (plus the adapter's term when one is attached).
   Tensor forward(const Tensor& x) const {
-    Tensor y = linear(x, weight, bias);
+    Tensor y = q8 ? linear_q8(x, *q8, bias) : linear(x, weight, bias);
     return adapter ? adapter->forward(x, y) : y;
+  }
+
+  /// Inference with int8 weights: the weight is quantized (blocks of 32 with one scale each) and
+  /// its memory released: `weight` becomes an empty [0, in] tensor, so a state dict of this layer no
+  /// longer loads or saves (the step cannot be undone). An adapter keeps working on top.
+  void quantize_int8() {
+    if (q8) return;
+    q8 = std::make_shared<const Q8Weight>(quantize_q8(weight.detach()));
+    release(weight);
+  }
+
+  /// Empty `t` in place ([0, in], no storage), as every handle to it sees.
+  static void release(Tensor& t) {
+    const Tensor e = Tensor::empty({0, t.dim() == 2 ? t.shape()[1] : 0}, t.dtype());
+    TensorImpl* impl = t.impl();
+    impl->storage = e.storage();
+    impl->shape = e.shape();
+    impl->strides = e.strides();
+    impl->offset = 0;
+    impl->grad = Tensor();
   }
 
   std::int64_t in_features() const { return in_features_; }
@@ -49,6 +70,7 @@ class Linear : public Module {
   Tensor weight;  ///< [out, in]
   Tensor bias;    ///< [out], undefined when built without bias
   std::shared_ptr<LinearAdapter> adapter;  ///< null for a plain layer; set by lora::wrap
+  std::shared_ptr<const Q8Weight> q8;      ///< the int8 weight after quantize_int8(), else null
 
  private:
   std::int64_t in_features_, out_features_;

@@ -107,8 +107,9 @@ class Decoder : public nn::Module {
 class LMHead : public nn::Module {
  public:
   explicit LMHead(Tensor w) { weight = register_parameter("weight", std::move(w)); }
-  Tensor forward(const Tensor& x) const { return linear(x, weight); }
-  Tensor weight;  ///< [V, C]
+  Tensor forward(const Tensor& x) const { return q8 ? linear_q8(x, *q8) : linear(x, weight); }
+  Tensor weight;                       ///< [V, C]
+  std::shared_ptr<const Q8Weight> q8;  ///< int8 form (quantize_int8 of the model), else null
 };
 
 class CausalLM : public nn::Module {
@@ -230,6 +231,27 @@ inline Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels) {
   const Tensor shifted_logits = logits.narrow(1, 0, T - 1).reshape({B * (T - 1), V});
   const Tensor shifted_labels = labels.narrow(1, 1, T - 1).to(DType::i64).reshape({B * (T - 1)});
   return cross_entropy(shifted_logits, shifted_labels);
+}
+
+/// Inference with int8 weights (llama.cpp's Q8_0 layout with f32 scales, ops/quantized.hpp): every
+/// projection of every layer and lm_head; their floating weights are released (a tied lm_head
+/// keeps the embedding, which the lookup still needs). The embedding and the norms stay as they
+/// are. LoRA adapters (already attached) keep their floating weights. Returns the bytes the int8
+/// weights take.
+inline std::uint64_t quantize_int8(CausalLM& lm) {
+  std::uint64_t bytes = 0;
+  for (auto& [name, m] : lm.named_modules()) {
+    auto* lin = dynamic_cast<nn::Linear*>(m);
+    if (!lin || nn::lora::detail::inside_adapter(name)) continue;
+    lin->quantize_int8();
+    bytes += lin->q8->nbytes();
+  }
+  LMHead& head = *lm.lm_head;
+  if (!head.q8) {
+    head.q8 = std::make_shared<const Q8Weight>(quantize_q8(head.weight.detach()));
+    if (!lm.config().tie_word_embeddings) nn::Linear::release(head.weight);
+  }
+  return bytes + head.q8->nbytes();
 }
 
 /// 3D-MoLM's LoRA (§5.6) on the seven projections of every layer: r 8, alpha 32, dropout 0.1 by

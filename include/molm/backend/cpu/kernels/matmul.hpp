@@ -1,10 +1,12 @@
 // Optimised matmul: which engine runs which dtype.
+//   M ≤ 4 rows times a row-major weight (decoding), f32/bf16 : the streaming GEMV of gemv.hpp
 //   f32, bf16 (→ bf16 or f32) : oneDNN primitive (onednn/matmul.hpp), strided operands without copies
 //   f64                       : Eigen's GEMM on strided maps, batches split across OpenMP threads
 //   f16                       : widened to f32, oneDNN, rounded back (oneDNN 2.6 has f16 matmul only
 //                               on AVX512-FP16 CPUs; the widening is exact and the cost is O(size))
 #pragma once
 
+#include "molm/backend/cpu/kernels/gemv.hpp"
 #include "molm/backend/cpu/kernels/map.hpp"
 #include "molm/backend/cpu/onednn/matmul.hpp"
 #include "molm/tensor/iter.hpp"
@@ -92,6 +94,7 @@ inline void matmul_forward(cpu_t, const Tensor& a, const Tensor& b, const Tensor
     });
     return;
   }
+  if (gemv_applies(a, b, bias, out)) return gemv(a, b, bias, out);
   if (onednn::supports_matmul(a.dtype(), b.dtype(), out.dtype())) return onednn::matmul(a, b, bias, out);
   if (a.dtype() == DType::f64) return matmul_detail::matmul_f64_eigen(a, b, bias, out);
   MOLM_CHECK(a.dtype() == DType::f16 && b.dtype() == DType::f16 && out.dtype() == DType::f16, "matmul",
