@@ -9,9 +9,12 @@
 //                                                     vocab 32000: a 16-token prompt, then 48 new
 //                                                     tokens greedily (EOS off); tok/s of the 47
 //                                                     single-token steps
+//                                         int8        int8 weights (f32 activations); peer llama.cpp Q8_0
 //   llama_prefill  tinyllama-1.1b:p16     f32, bf16   the 16-token prompt, tok/s
-//   llama_decode   llama2-7b:p16+48       bf16        the same on Llama-2-7B's shape, in a child
-//                                                     process; extra field peak_rss_gib
+//   llama_decode   llama2-7b:p16+48       bf16, int8  the same on Llama-2-7B's shape, in a child
+//                                                     process (int8: the bf16 model quantized in
+//                                                     place, bf16 activations, no peer); extra
+//                                                     field peak_rss_gib (the bf16 model's peak)
 //   llama_layer_fwd, llama_layer_lora_fwd_bwd   llama2-7b-layer:1x128  f32, bf16
 //                                                     one decoder layer on 128 tokens; LoRA r 8 on
 //                                                     the seven projections (dropout off), backward
@@ -226,6 +229,14 @@ int main(int argc, char** argv) {
       j["build_s"] = build_s;
       j["bytes_per_token"] = bytes_per_token(c, DType::bf16, 40);
       std::cout << j.dump() << std::endl;
+      // The same model with int8 weights (bf16 activations), quantized in place: no peer.
+      const std::uint64_t q8_bytes = llama::quantize_int8(*lm);
+      const DecodeFigures f8 = decode(*lm, 1);
+      bench::Record r8{"llama_decode", shape, "int8", threads, f8.decode_tok_s, std::nullopt, "", "tok/s", std::nullopt};
+      nlohmann::json j8 = record_json(r8);
+      j8["peak_rss_gib"] = peak_rss_gib();
+      j8["bytes_per_token"] = static_cast<double>(q8_bytes) + 2.0 * c.num_hidden_layers * c.kv_dim() * 40 * 2;
+      std::cout << j8.dump() << std::endl;
       std::_Exit(0);
     }
   }

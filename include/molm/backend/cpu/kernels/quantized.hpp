@@ -43,29 +43,61 @@ inline float block_dot(const float* x, const std::int8_t* q, std::int64_t len) {
 }
 
 #ifdef MOLM_HAVE_AVX512_KERNELS
-template <int M>
-MOLM_AVX512 void gemv_rows_avx512(const float* x, std::int64_t K, const std::int8_t* q, const float* scales,
-                                  std::int64_t blocks, const float* bias, float* out, std::int64_t N, std::int64_t n0,
-                                  std::int64_t n1) {
-  for (std::int64_t n = n0; n < n1; ++n) {
-    const std::int8_t* row = q + n * K;
-    const float* d = scales + n * blocks;
-    __m512 acc[M];
-    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      const std::int64_t k = b * kQ8BlockSize;
-      // (tail_mask needs j < n: the second half of a short last block may be empty)
-      const __mmask16 k0 = avx512::tail_mask(k, K), k1 = k + 16 < K ? avx512::tail_mask(k + 16, K) : 0;
-      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k0, row + k)));
-      const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k1, row + k + 16)));
-      const __m512 s = _mm512_set1_ps(d[b]);
-      for (int m = 0; m < M; ++m) {
-        const __m512 p = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(k0, x + m * K + k),
-                                         _mm512_mul_ps(w1, _mm512_maskz_loadu_ps(k1, x + m * K + k + 16)));
-        acc[m] = _mm512_fmadd_ps(p, s, acc[m]);
-      }
+/// 32 int8 weights at q (the first `len` of them; 32 = a full block, unmasked loads) as two f32 vectors.
+MOLM_AVX512 inline void load_block(const std::int8_t* q, std::int64_t len, __m512& w0, __m512& w1) {
+  if (len == kQ8BlockSize) {
+    w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))));
+    w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16))));
+    return;
+  }
+  const __mmask16 k0 = avx512::tail_mask(0, len), k1 = len > 16 ? avx512::tail_mask(16, len) : 0;
+  w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k0, q)));
+  w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k1, q + 16)));
+}
+
+/// out[m][n0 + r] for R ≤ 4 rows at once (independent FMA chains, x loaded once for all R); x is
+/// zero-padded to whole blocks, so its loads need no mask.
+template <int M, int R>
+MOLM_AVX512 inline void rows_avx512(const float* x, std::int64_t Kpad, std::int64_t K, const std::int8_t* q,
+                                    const float* scales, std::int64_t blocks, std::int64_t n, float (*sums)[4]) {
+  __m512 acc[M][R];
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t k = b * kQ8BlockSize, len = std::min(kQ8BlockSize, K - k);
+    __m512 xv0[M], xv1[M];
+    for (int m = 0; m < M; ++m) {
+      xv0[m] = _mm512_loadu_ps(x + m * Kpad + k);
+      xv1[m] = _mm512_loadu_ps(x + m * Kpad + k + 16);
     }
-    for (int m = 0; m < M; ++m) out[m * N + n] = _mm512_reduce_add_ps(acc[m]) + (bias ? bias[n] : 0.0f);
+    for (int r = 0; r < R; ++r) {
+      __m512 w0, w1;
+      load_block(q + (n + r) * K + k, len, w0, w1);
+      const __m512 s = _mm512_set1_ps(scales[(n + r) * blocks + b]);
+      for (int m = 0; m < M; ++m)
+        acc[m][r] = _mm512_fmadd_ps(_mm512_fmadd_ps(w0, xv0[m], _mm512_mul_ps(w1, xv1[m])), s, acc[m][r]);
+    }
+  }
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < R; ++r) sums[m][r] = _mm512_reduce_add_ps(acc[m][r]);
+}
+
+template <int M>
+MOLM_AVX512 void gemv_rows_avx512(const float* x, std::int64_t Kpad, std::int64_t K, const std::int8_t* q,
+                                  const float* scales, std::int64_t blocks, const float* bias, float* out,
+                                  std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  float sums[4][4];
+  for (std::int64_t n = n0; n < n1;) {
+    const std::int64_t R = std::min<std::int64_t>(4, n1 - n);
+    switch (R) {
+      case 4: rows_avx512<M, 4>(x, Kpad, K, q, scales, blocks, n, sums); break;
+      case 3: rows_avx512<M, 3>(x, Kpad, K, q, scales, blocks, n, sums); break;
+      case 2: rows_avx512<M, 2>(x, Kpad, K, q, scales, blocks, n, sums); break;
+      default: rows_avx512<M, 1>(x, Kpad, K, q, scales, blocks, n, sums); break;
+    }
+    for (int m = 0; m < M; ++m)
+      for (std::int64_t r = 0; r < R; ++r) out[m * N + n + r] = sums[m][r] + (bias ? bias[n + r] : 0.0f);
+    n += R;
   }
 }
 #endif
@@ -117,8 +149,11 @@ void linear_q8(Tag, const Tensor& x, const Tensor& q, const Tensor& scales, cons
     }
     return;
   }
-  std::vector<float> xf(static_cast<std::size_t>(M * K));  // x is dense (the op passes it so)
-  for (std::int64_t i = 0; i < M * K; ++i) xf[i] = static_cast<float>(x.data<T>()[i]);
+  // x as f32 rows padded with zeros to whole blocks (x is dense: the op passes it so).
+  const std::int64_t Kpad = blocks * kQ8BlockSize;
+  std::vector<float> xf(static_cast<std::size_t>(M * Kpad), 0.0f);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t k = 0; k < K; ++k) xf[m * Kpad + k] = static_cast<float>(x.data<T>()[m * K + k]);
   std::vector<float> result(static_cast<std::size_t>(M * N));
   constexpr std::int64_t chunk = 64;
   const std::int64_t chunks = (N + chunk - 1) / chunk;
@@ -127,10 +162,10 @@ void linear_q8(Tag, const Tensor& x, const Tensor& q, const Tensor& scales, cons
     molm::detail::parallel_for(chunks, chunk * K, [&](std::int64_t c) {
       const std::int64_t n0 = c * chunk, n1 = std::min(N, n0 + chunk);
       switch (M) {
-        case 1: q8_detail::gemv_rows_avx512<1>(xf.data(), K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
-        case 2: q8_detail::gemv_rows_avx512<2>(xf.data(), K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
-        case 3: q8_detail::gemv_rows_avx512<3>(xf.data(), K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
-        default: q8_detail::gemv_rows_avx512<4>(xf.data(), K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
+        case 1: q8_detail::gemv_rows_avx512<1>(xf.data(), Kpad, K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
+        case 2: q8_detail::gemv_rows_avx512<2>(xf.data(), Kpad, K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
+        case 3: q8_detail::gemv_rows_avx512<3>(xf.data(), Kpad, K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
+        default: q8_detail::gemv_rows_avx512<4>(xf.data(), Kpad, K, pq, ps, blocks, pb, result.data(), N, n0, n1); break;
       }
     });
   } else
@@ -142,7 +177,7 @@ void linear_q8(Tag, const Tensor& x, const Tensor& q, const Tensor& scales, cons
           float s = 0;
           for (std::int64_t b = 0; b < blocks; ++b) {
             const std::int64_t k0 = b * kQ8BlockSize;
-            s += ps[n * blocks + b] * q8_detail::block_dot(xf.data() + m * K + k0, pq + n * K + k0,
+            s += ps[n * blocks + b] * q8_detail::block_dot(xf.data() + m * Kpad + k0, pq + n * K + k0,
                                                            std::min(kQ8BlockSize, K - k0));
           }
           result[m * N + n] = s + (pb ? pb[n] : 0.0f);
