@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for tests/golden/llama_test.cpp and tests/models/llama/*_test.cpp: a tiny random
+"""Golden values for tests/golden/llama_test.cpp and tests/cli/llama.sh: a tiny random
 transformers 4.35.2 LlamaForCausalLM (GQA) in the file layouts 3D-MoLM loads, its training forward
 (plain, with a spliced soft prompt, with PEFT 0.6.2 LoRA) with losses and gradients, and HF `generate`
 (greedy and beam search, from input_ids and from inputs_embeds) one prompt at a time.
