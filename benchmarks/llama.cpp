@@ -141,21 +141,6 @@ double peak_rss_gib() {
   return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
 }
 
-nlohmann::json record_json(const bench::Record& r) {
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"bench", r.bench},
-          {"shape", r.shape},
-          {"dtype", r.dtype},
-          {"threads", r.threads},
-          {"molm", r.molm},
-          {"peer", opt(r.peer)},
-          {"peer_name", r.peer_name},
-          {"unit", r.unit},
-          {"ratio", r.peer && *r.peer > 0 ? nlohmann::json(r.molm / *r.peer) : nlohmann::json(nullptr)},
-          {"limit", opt(r.limit)},
-          {"limit_fraction", r.limit && *r.limit > 0 ? nlohmann::json(r.molm / *r.limit) : nlohmann::json(nullptr)}};
-}
-
 /// One decoder layer of Llama-2-7B on [1, 128] tokens: forward (no_grad), and LoRA forward + backward.
 void layer_lines(const bench::Peers& peers, DType dtype, const std::string& dname, int threads) {
   llama::Config c;  // Llama-2-7B
@@ -200,9 +185,7 @@ void layer_lines(const bench::Peers& peers, DType dtype, const std::string& dnam
 
 int main(int argc, char** argv) {
   const bench::Peers peers = bench::Peers::from_args(argc, argv);
-  std::string only;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const std::string only = bench::arg_value(argc, argv, "--only");
   const auto wanted = [&](const char* what) { return only.empty() || only == what; };
   const char* env7b = std::getenv("MOLM_BENCH_LLAMA_7B");
   const bool run_7b = wanted("7b") && !(env7b && std::string(env7b) == "0");
@@ -224,7 +207,7 @@ int main(int argc, char** argv) {
       const std::string shape = "llama2-7b:p16+48";
       bench::Record r{"llama_decode", shape, "bf16", threads, f.decode_tok_s, peers.get("llama_decode", shape, "bf16"),
                       "torch", "tok/s", std::nullopt};
-      nlohmann::json j = record_json(r);
+      nlohmann::json j = bench::to_json(r);
       j["peak_rss_gib"] = peak_rss_gib();
       j["build_s"] = build_s;
       j["bytes_per_token"] = bytes_per_token(c, DType::bf16, 40);
@@ -233,7 +216,7 @@ int main(int argc, char** argv) {
       const std::uint64_t q8_bytes = llama::quantize_int8(*lm);
       const DecodeFigures f8 = decode(*lm, 1);
       bench::Record r8{"llama_decode", shape, "int8", threads, f8.decode_tok_s, std::nullopt, "", "tok/s", std::nullopt};
-      nlohmann::json j8 = record_json(r8);
+      nlohmann::json j8 = bench::to_json(r8);
       j8["peak_rss_gib"] = peak_rss_gib();
       j8["bytes_per_token"] = static_cast<double>(q8_bytes) + 2.0 * c.num_hidden_layers * c.kv_dim() * 40 * 2;
       std::cout << j8.dump() << std::endl;

@@ -188,9 +188,7 @@ double rel_diff(double a, double b) { return std::abs(a - b) / std::max(std::abs
 
 int main(int argc, char** argv) {
   const auto peers = peer_lines(argc, argv);
-  std::string only;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const std::string only = bench::arg_value(argc, argv, "--only");
   const int threads = bench::bench_threads();
   const qformer::Config config = qformer::Config::paper();
   const char* env_dir = std::getenv("MOLM_BENCH_QFORMER_DIR");

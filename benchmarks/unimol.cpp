@@ -71,9 +71,7 @@ double forward_flops(const unimol::Config& c, const Batch& b) {
 
 int main(int argc, char** argv) {
   const bench::Peers peers = bench::Peers::from_args(argc, argv);
-  std::string only;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  const std::string only = bench::arg_value(argc, argv, "--only");
   const int threads = bench::bench_threads();
   const double peak_f32 = bench::fma_peak_f32(threads);
   const double peak_bf16 = bench::fma_peak_bf16(threads, peak_f32);

@@ -84,10 +84,10 @@ struct Record {
   std::optional<double> limit;
 };
 
-/// Print one record as a JSON line on stdout (flushed, so a long run shows progress).
-inline void emit(const Record& r) {
+/// One record as the JSON object of the output contract (extra fields may be added before printing).
+inline nlohmann::json to_json(const Record& r) {
   auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  nlohmann::json j{
+  return nlohmann::json{
       {"bench", r.bench},
       {"shape", r.shape},
       {"dtype", r.dtype},
@@ -99,7 +99,16 @@ inline void emit(const Record& r) {
       {"ratio", r.peer && *r.peer > 0 ? nlohmann::json(r.molm / *r.peer) : nlohmann::json(nullptr)},
       {"limit", opt(r.limit)},
       {"limit_fraction", r.limit && *r.limit > 0 ? nlohmann::json(r.molm / *r.limit) : nlohmann::json(nullptr)}};
-  std::cout << j.dump() << std::endl;
+}
+
+/// Print one record as a JSON line on stdout (flushed, so a long run shows progress).
+inline void emit(const Record& r) { std::cout << to_json(r).dump() << std::endl; }
+
+/// The value after `flag` on the command line (`--only decode`), or "" when it is not given.
+inline std::string arg_value(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == flag) return argv[i + 1];
+  return "";
 }
 
 /// Threads every figure uses: MOLM_NUM_THREADS, else all cores (OpenMP's default).

@@ -92,7 +92,7 @@ TEST_CASE("golden llama: names, shapes and parameter counts of tiny and paper", 
       REQUIRE(i < expected.size());
       CHECK(line.substr(0, tab) == expected[i].name);
       std::string dims;
-      for (std::size_t d = 0; d < expected[i].shape.size(); ++d) dims += (d ? "," : "") + std::to_string(expected[i].shape[d]);
+      for (int d = 0; d < expected[i].shape.size(); ++d) dims += (d ? "," : "") + std::to_string(expected[i].shape[d]);
       CHECK(line.substr(tab + 1) == dims);
       ++i;
     }

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <fcntl.h>
@@ -102,5 +104,17 @@ class AtomicFile {
   int fd_ = -1;
   std::size_t written_ = 0;
 };
+
+/// Copy the file `from` to `to` through an AtomicFile (a tokenizer or vocabulary kept beside a
+/// checkpoint); `component` names the caller in errors.
+inline void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to,
+                                 const char* component) {
+  std::ifstream in(from, std::ios::binary);
+  MOLM_CHECK(in, component, "cannot read {}", from.string());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AtomicFile out(to, component);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
+}
 
 }  // namespace molm::io

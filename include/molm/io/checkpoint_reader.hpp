@@ -269,11 +269,7 @@ class CheckpointReader {
     auto shard_of = std::make_shared<std::map<std::string, std::string>>();
     for (const auto& [tname, shard] : j["weight_map"].items()) {
       const std::string n = io::detail::printable(tname);
-      MOLM_CHECK(shard.is_string(), C, "{}: weight_map['{}'] is {}, not a file name", where, n, shard.type_name());
-      const auto& file = shard.get_ref<const std::string&>();
-      MOLM_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, C,
-                 "{}: weight_map['{}'] = '{}' is not a plain file name in the index's folder", where, n,
-                 io::detail::printable(file));
+      const std::string& file = io::detail::index_shard_file(shard, tname, where, C);
       auto it = shards->find(file);
       if (it == shards->end()) {
         try {

@@ -100,6 +100,20 @@ class SafetensorsFile {
   io::detail::SafetensorsHeader header_;
 };
 
+namespace io::detail {
+/// weight_map[name] of a sharded checkpoint's index: a plain file name in the index's folder (a
+/// path elsewhere would let an index read any file).
+inline const std::string& index_shard_file(const nlohmann::json& shard, const std::string& name,
+                                           const std::string& where, const char* component) {
+  const std::string n = printable(name);
+  MOLM_CHECK(shard.is_string(), component, "{}: weight_map['{}'] is {}, not a file name", where, n, shard.type_name());
+  const auto& file = shard.get_ref<const std::string&>();
+  MOLM_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, component,
+             "{}: weight_map['{}'] = '{}' is not a plain file name in the index's folder", where, n, printable(file));
+  return file;
+}
+}  // namespace io::detail
+
 /// A sharded Hugging Face checkpoint: `model.safetensors.index.json` whose `weight_map` maps each
 /// tensor name to the shard file (in the index's folder) that holds it.
 class SafetensorsIndex {
@@ -115,12 +129,7 @@ class SafetensorsIndex {
     const auto dir = index_path.parent_path();
     for (const auto& [tname, shard] : j["weight_map"].items()) {
       const std::string n = io::detail::printable(tname);
-      MOLM_CHECK(shard.is_string(), C, "{}: weight_map['{}'] is {}, not a file name", where, n, shard.type_name());
-      const auto& file = shard.get_ref<const std::string&>();
-      // A shard is a file next to the index; a path elsewhere would let an index read any file.
-      MOLM_CHECK(!file.empty() && file != "." && file != ".." && file.find('/') == std::string::npos, C,
-                 "{}: weight_map['{}'] = '{}' is not a plain file name in the index's folder", where, n,
-                 io::detail::printable(file));
+      const std::string& file = io::detail::index_shard_file(shard, tname, where, C);
       auto it = shards_.find(file);
       if (it == shards_.end()) {
         try {

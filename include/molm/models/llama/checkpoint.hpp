@@ -155,14 +155,7 @@ inline void save(const fs::path& dir, CausalLM& lm, const fs::path& tokenizer = 
   for (const auto& [name, t] : lm.state_dict())
     if (!(lm.config().tie_word_embeddings && name == "lm_head.weight")) ck.model.insert(name, t);
   io::save_checkpoint(dir, ck);
-  if (!tokenizer.empty()) {
-    std::ifstream in(tokenizer, std::ios::binary);
-    MOLM_CHECK(in, "llama", "cannot read the tokenizer {}", tokenizer.string());
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    io::AtomicFile out(dir / "tokenizer.model", "llama");
-    out.write(bytes.data(), bytes.size());
-    out.commit();
-  }
+  if (!tokenizer.empty()) io::copy_file_atomically(tokenizer, dir / "tokenizer.model", "llama");
 }
 
 /// A llama2.c `.bin` (io/llama2c.hpp) as a model: its HF config and weights.

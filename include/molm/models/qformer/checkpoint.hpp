@@ -137,14 +137,7 @@ inline void save_stage1(const std::filesystem::path& dir, unimol::Encoder& encod
   for (const auto& [name, t] : model.state_dict())
     if (!aliases.count(name)) ck.model.insert(name, t);
   io::save_checkpoint(dir, ck);
-  if (!vocab.empty()) {
-    std::ifstream in(vocab, std::ios::binary);
-    MOLM_CHECK(in, "qformer", "cannot read the vocabulary {}", vocab.string());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    io::AtomicFile out(dir / "vocab.txt", "qformer");
-    out.write(text.data(), text.size());
-    out.commit();
-  }
+  if (!vocab.empty()) io::copy_file_atomically(vocab, dir / "vocab.txt", "qformer");
 }
 
 /// The encoder and stage-1 model of a molm stage-1 directory, strictly loaded.
