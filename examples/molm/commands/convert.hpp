@@ -60,26 +60,20 @@ inline Command convert_command() {
                                               convention));
               const DType dtype = dtype_name == "bf16" ? DType::bf16 : DType::f32;
               namespace llama = models::llama;
-              std::shared_ptr<llama::CausalLM> lm;
-              std::filesystem::path tok = tokenizer;
-              if (from == "llama2c") {
-                lm = llama::load_llama2c(input, dtype);
-              } else {
-                llama::LoadReport report;
-                lm = llama::load(input, dtype, &report);
-                std::cout << fmt::format("read {} tensors ({}){}\n", report.tensors, report.format,
-                                         report.skipped.empty() ? "" : fmt::format("; skipped {} rotary_emb.inv_freq "
-                                                                                   "buffers (recomputed)", report.skipped.size()));
-                if (tok.empty() && std::filesystem::is_regular_file(std::filesystem::path(input) / "tokenizer.model"))
-                  tok = std::filesystem::path(input) / "tokenizer.model";
-              }
-              const auto& c = lm->config();
+              const llama::ConvertReport r =
+                  from == "llama2c" ? llama::convert_llama2c(input, tokenizer, output, dtype, convention)
+                                    : llama::convert_hf(input, output, dtype, convention, tokenizer);
+              if (from == "hf")
+                std::cout << fmt::format("read {} tensors ({}){}\n", r.read.tensors, r.read.format,
+                                         r.read.skipped.empty() ? "" : fmt::format("; skipped {} rotary_emb.inv_freq "
+                                                                                   "buffers (recomputed)", r.read.skipped.size()));
+              const auto& c = r.config;
               std::cout << fmt::format("Llama: {} layers, {} wide, {} heads ({} key/value), FFN {}, vocabulary {}, "
                                        "rms_norm_eps {}, rope_theta {}, {} embeddings; {} parameters in {}\n",
                                        c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads,
                                        c.intermediate_size, c.vocab_size, c.rms_norm_eps, c.rope_theta,
                                        c.tie_word_embeddings ? "tied" : "untied", c.parameter_count(), dtype_name);
-              llama::save(output, *lm, tok, convention);
+              const std::filesystem::path& tok = r.tokenizer;
               std::cout << (tok.empty() ? "no tokenizer: molm generate will need --prompt-ids and --print-ids\n"
                                         : fmt::format("tokenizer {} ({} convention) copied\n", tok.string(), convention));
               std::cout << "wrote " << output << "\n";

@@ -133,7 +133,7 @@ inline Command generate_command() {
             const auto t0 = std::chrono::steady_clock::now();
             llama::LoadReport report;
             const auto lm = llama::load(model_dir, dtype, &report);
-            if (dtype_name == "int8") llama::quantize_int8(*lm);
+            const std::uint64_t int8_bytes = dtype_name == "int8" ? llama::quantize_int8(*lm) : 0;
             const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
 #ifdef MOLM_HAVE_TEXT
@@ -174,14 +174,10 @@ inline Command generate_command() {
               MOLM_THROW("generate", "this molm was built without molm::text (SentencePiece): use --print-ids");
 #endif
             }
-            std::uint64_t weight_bytes = 0;
+            std::uint64_t weight_bytes = int8_bytes;  // + the floating parameters (released int8 ones hold none)
             for (auto& p : lm->parameters()) weight_bytes += static_cast<std::uint64_t>(p.numel()) * itemsize(p.dtype());
-            for (auto& [name, m] : lm->named_modules())
-              if (auto* lin = dynamic_cast<nn::Linear*>(m); lin && lin->q8) weight_bytes += lin->q8->nbytes();
-            if (lm->lm_head->q8) weight_bytes += lm->lm_head->q8->nbytes();
             const llama::Config& c = lm->config();
-            const double kv_mib = 2.0 * static_cast<double>(c.num_hidden_layers * g.num_beams * c.kv_dim() *
-                                                            (r.prompt_positions + g.max_new_tokens) * itemsize(dtype)) / (1 << 20);
+            const double kv_mib = static_cast<double>(r.kv_cache_bytes) / (1 << 20);
             const auto rate = [](double n, double s) { return s > 0 ? n / s : 0.0; };
             std::cerr << fmt::format("molm generate: {} ({} layers, {} wide, vocab {}, {}, {:.1f} MiB of weights), {}\n",
                                      model_dir, c.num_hidden_layers, c.hidden_size, c.vocab_size, dtype_name,

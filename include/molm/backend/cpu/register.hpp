@@ -64,6 +64,7 @@ template <class... T> struct types {};
 using all_types = types<float, double, bfloat16, float16, std::int64_t, std::int32_t, std::uint8_t, bool>;
 using floating_types = types<float, double, bfloat16, float16>;
 using q8_activation_types = types<float, bfloat16>;
+using q8_weight_types = types<float, bfloat16, float16>;
 using summable_types = types<float, double, bfloat16, float16, std::int64_t, std::int32_t, std::uint8_t>;
 
 /// f.template operator()<T>() for each T of the list.
@@ -173,8 +174,8 @@ MOLM_CPU_KERNEL(CrossEntropyBackward, floating_types,
                   cross_entropy_backward<T, typename decltype(it)::type>(Tag{}, x, t, lse, dloss, scale, ignore,
                                                                          smoothing, dx);
                 }));
-MOLM_CPU_KERNEL(QuantizeQ8, floating_types, (const Tensor& w, const Tensor& q, const Tensor& scales),
-                (void)sizeof(T), quantize_q8(Tag{}, w, q, scales));
+MOLM_CPU_KERNEL(QuantizeQ8, q8_weight_types, (const Tensor& w, const Tensor& q, const Tensor& scales),
+                quantize_q8<T>(Tag{}, w, q, scales));
 MOLM_CPU_KERNEL(LinearQ8, q8_activation_types,
                 (const Tensor& x, const Tensor& q, const Tensor& scales, const Tensor& bias, const Tensor& out),
                 linear_q8<T>(Tag{}, x, q, scales, bias, out));

@@ -70,8 +70,9 @@ inline std::vector<io::TensorListing> expected_tensors(const Config& c, DType dt
   return out;
 }
 
-/// The config.json of a folder (HF or molm), parsed into a Config.
-inline Config read_config(const fs::path& dir) {
+/// The config.json of a folder (HF or molm), parsed into a Config; its "molm" object (null for an
+/// HF folder) into `molm` when asked for.
+inline Config read_config(const fs::path& dir, nlohmann::json* molm = nullptr) {
   const fs::path p = dir / "config.json";
   std::ifstream in(p);
   MOLM_CHECK(in.good(), "llama", "{}: no config.json (a Llama folder holds config.json and its weights)", dir.string());
@@ -81,7 +82,10 @@ inline Config read_config(const fs::path& dir) {
   } catch (const nlohmann::json::exception& e) {
     MOLM_THROW("llama", "{}: config.json is not valid JSON: {}", dir.string(), e.what());
   }
-  if (j.is_object()) j.erase("molm");
+  if (j.is_object() && j.contains("molm")) {
+    if (molm) *molm = j.at("molm");
+    j.erase("molm");
+  }
   try {
     return j.get<Config>();
   } catch (const error& e) {
@@ -89,6 +93,21 @@ inline Config read_config(const fs::path& dir) {
   } catch (const nlohmann::json::exception& e) {
     MOLM_THROW("llama", "{}: a field has the wrong type: {}", p.string(), e.what());
   }
+}
+
+/// A model of config `c` in `dtype` holding `sd` (strict), eval mode; built without drawing weights.
+inline std::shared_ptr<CausalLM> from_state_dict(const Config& c, const nn::StateDict& sd, DType dtype,
+                                                 nn::LoadReport* report = nullptr) {
+  Generator gen(0);
+  std::shared_ptr<CausalLM> lm;
+  {
+    SkipInit overwritten;
+    lm = std::make_shared<CausalLM>(c, gen, dtype);
+  }
+  const nn::LoadReport r = lm->load_state_dict(sd);
+  if (report) *report = r;
+  lm->eval();
+  return lm;
 }
 
 /// The state dict of `reader` ready for a model of config `c`: inv_freq buffers dropped (into
@@ -111,29 +130,18 @@ inline nn::StateDict prepare_state_dict(const io::CheckpointReader& reader, cons
 /// A model from an HF folder or a molm Llama directory, strictly loaded, in `dtype`, eval mode.
 inline std::shared_ptr<CausalLM> load(const fs::path& dir, DType dtype = DType::f32, LoadReport* report = nullptr) {
   MOLM_CHECK(fs::is_directory(dir), "llama", "{}: not a folder (expected config.json and weights)", dir.string());
-  const Config c = read_config(dir);
-  const io::CheckpointReader reader = io::CheckpointReader::open(dir);
   LoadReport r;
+  const Config c = read_config(dir, &r.molm);
+  const io::CheckpointReader reader = io::CheckpointReader::open(dir);
   r.format = std::string(io::format_name(reader.format()));
-  {
-    std::ifstream in(dir / "config.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    if (j.contains("molm")) r.molm = j.at("molm");
-  }
   const nn::StateDict sd = prepare_state_dict(reader, c, &r.skipped);
   r.tensors = sd.size();
-  Generator gen(0);
   std::shared_ptr<CausalLM> lm;
-  {
-    SkipInit overwritten;
-    lm = std::make_shared<CausalLM>(c, gen, dtype);
-  }
   try {
-    r.load = lm->load_state_dict(sd);
+    lm = from_state_dict(c, sd, dtype, &r.load);
   } catch (const error& e) {
     MOLM_THROW("llama", "{}: the weights do not fit the config.json model: {}", dir.string(), e.what());
   }
-  lm->eval();
   if (report) *report = std::move(r);
   return lm;
 }
@@ -161,31 +169,35 @@ inline void save(const fs::path& dir, CausalLM& lm, const fs::path& tokenizer = 
 /// A llama2.c `.bin` (io/llama2c.hpp) as a model: its HF config and weights.
 inline std::shared_ptr<CausalLM> load_llama2c(const fs::path& bin, DType dtype = DType::f32) {
   const io::Llama2cModel m = io::load_llama2c(bin);
-  const Config c = nlohmann::json(m.config.hf_config()).get<Config>();
-  Generator gen(0);
-  std::shared_ptr<CausalLM> lm;
-  {
-    SkipInit overwritten;
-    lm = std::make_shared<CausalLM>(c, gen, dtype);
-  }
-  lm->load_state_dict(m.weights);
-  lm->eval();
-  return lm;
+  return from_state_dict(nlohmann::json(m.config.hf_config()).get<Config>(), m.weights, dtype);
 }
 
-/// `molm convert --from llama2c IN.bin --tokenizer TOK.model OUT`.
-inline void convert_llama2c(const fs::path& bin, const fs::path& tokenizer, const fs::path& out,
-                            DType dtype = DType::f32) {
-  save(out, *load_llama2c(bin, dtype), tokenizer, "plain");
+/// What a conversion read and wrote.
+struct ConvertReport {
+  Config config;
+  LoadReport read;      ///< convert_hf: what load() read (convert_llama2c: empty)
+  fs::path tokenizer;   ///< the tokenizer copied beside the model, or empty
+};
+
+/// `molm convert --from llama2c IN.bin [--tokenizer TOK.model] OUT`.
+inline ConvertReport convert_llama2c(const fs::path& bin, const fs::path& tokenizer, const fs::path& out,
+                                     DType dtype = DType::f32, const std::string& convention = "plain") {
+  const auto lm = load_llama2c(bin, dtype);
+  save(out, *lm, tokenizer, convention);
+  return {lm->config(), {}, tokenizer};
 }
 
-/// `molm convert --from hf HF_DIR OUT`: the folder's tokenizer.model (if any) comes along; its
-/// convention is "plain" unless given.
-inline void convert_hf(const fs::path& hf_dir, const fs::path& out, DType dtype = DType::f32,
-                       const std::string& convention = "plain") {
-  const auto lm = load(hf_dir, dtype);
-  const fs::path tok = hf_dir / "tokenizer.model";
-  save(out, *lm, fs::is_regular_file(tok) ? tok : fs::path(), convention);
+/// `molm convert --from hf HF_DIR OUT`: `tokenizer`, or else the folder's tokenizer.model (if any),
+/// comes along; its convention is "plain" unless given.
+inline ConvertReport convert_hf(const fs::path& hf_dir, const fs::path& out, DType dtype = DType::f32,
+                                const std::string& convention = "plain", fs::path tokenizer = {}) {
+  ConvertReport r;
+  const auto lm = load(hf_dir, dtype, &r.read);
+  if (tokenizer.empty() && fs::is_regular_file(hf_dir / "tokenizer.model")) tokenizer = hf_dir / "tokenizer.model";
+  save(out, *lm, tokenizer, convention);
+  r.config = lm->config();
+  r.tokenizer = tokenizer;
+  return r;
 }
 
 }  // namespace molm::models::llama

@@ -85,6 +85,7 @@ struct GenerationResult {
   double prompt_seconds = 0;  ///< the prefill
   double decode_seconds = 0;  ///< every later forward
   std::int64_t decode_steps = 0;
+  std::uint64_t kv_cache_bytes = 0;  ///< the key/value caches allocated (the prefill's, and the beams')
 };
 
 namespace detail {
@@ -235,6 +236,7 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   // Prefill one row; beam search copies it into K rows.
   auto t0 = detail::Clock::now();
   KVCache single = KVCache::allocate(c, 1, capacity, lm.dtype());
+  result.kv_cache_bytes = single.nbytes();
   ForwardOptions first;
   first.cache = &single;
   first.last_position_only = true;
@@ -277,6 +279,7 @@ inline GenerationResult generate(const CausalLM& lm, Tensor prompt_embeds, const
   }
 
   KVCache cache = KVCache::allocate(c, K, capacity, lm.dtype());
+  result.kv_cache_bytes += cache.nbytes();
   for (std::size_t l = 0; l < cache.keys.size(); ++l) {
     cache.keys[l].narrow(2, 0, L).copy_(single.keys[l].narrow(2, 0, L));
     cache.values[l].narrow(2, 0, L).copy_(single.values[l].narrow(2, 0, L));

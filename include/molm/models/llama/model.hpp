@@ -46,14 +46,14 @@ struct ForwardOptions {
 
 class DecoderLayer : public nn::Module {
  public:
-  DecoderLayer(const Config& c, Generator& gen, DType dtype) : eps_(c.rms_norm_eps) {
+  DecoderLayer(const Config& c, Generator& gen, DType dtype) {
     nn::AttentionConfig ac = nn::AttentionConfig::llama(c.hidden_size, c.num_attention_heads, c.num_key_value_heads);
     ac.dtype = dtype;
     self_attn = register_module("self_attn", std::make_shared<nn::MultiheadAttention>(ac, gen));
     mlp = register_module("mlp", std::make_shared<nn::SwiGLU>(c.hidden_size, c.intermediate_size, gen, dtype));
-    input_layernorm = register_module("input_layernorm", std::make_shared<nn::RMSNorm>(c.hidden_size, eps_, dtype));
+    input_layernorm = register_module("input_layernorm", std::make_shared<nn::RMSNorm>(c.hidden_size, c.rms_norm_eps, dtype));
     post_attention_layernorm =
-        register_module("post_attention_layernorm", std::make_shared<nn::RMSNorm>(c.hidden_size, eps_, dtype));
+        register_module("post_attention_layernorm", std::make_shared<nn::RMSNorm>(c.hidden_size, c.rms_norm_eps, dtype));
   }
 
   /// x [B, T, C] at the positions of `rope` → [B, T, C]. With a cache (layer `index`), the new keys
@@ -80,9 +80,6 @@ class DecoderLayer : public nn::Module {
   std::shared_ptr<nn::MultiheadAttention> self_attn;
   std::shared_ptr<nn::SwiGLU> mlp;
   std::shared_ptr<nn::RMSNorm> input_layernorm, post_attention_layernorm;
-
- private:
-  double eps_;
 };
 
 /// HF LlamaModel (`model.`): embeddings, the layers, the final norm.

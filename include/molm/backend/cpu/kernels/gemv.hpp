@@ -12,6 +12,7 @@
 #pragma once
 
 #include "molm/backend/cpu/kernels/avx512.hpp"
+#include "molm/backend/cpu/kernels/map.hpp"
 #include "molm/tensor/iter.hpp"
 #include "molm/tensor/tensor.hpp"
 
@@ -153,39 +154,26 @@ inline void gemv(const Tensor& a, const Tensor& b, const Tensor& bias, const Ten
 #ifdef MOLM_HAVE_AVX512_KERNELS
   const std::int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1], ldw = b.strides()[1];
   // a as dense f32 rows (a few KiB), bias as f32.
-  std::vector<float> x(static_cast<std::size_t>(M * K));
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t k = 0; k < K; ++k) {
-      const std::int64_t off = a.offset() + m * a.strides()[0] + k * a.strides()[1];
-      x[m * K + k] = a.dtype() == DType::f32 ? static_cast<const float*>(a.storage()->data())[off]
-                                             : static_cast<float>(static_cast<const bfloat16*>(a.storage()->data())[off]);
-    }
-  std::vector<float> bias32;
-  if (bias.defined()) {
-    bias32.resize(static_cast<std::size_t>(N));
-    for (std::int64_t n = 0; n < N; ++n) {
-      const std::int64_t off = bias.offset() + n * bias.strides()[0];
-      bias32[n] = bias.dtype() == DType::f32 ? static_cast<const float*>(bias.storage()->data())[off]
-                                             : static_cast<float>(static_cast<const bfloat16*>(bias.storage()->data())[off]);
-    }
-  }
-  const float* pb = bias32.empty() ? nullptr : bias32.data();
+  const Tensor x32 = convert_dense(a, DType::f32);
+  const Tensor bias32 = bias.defined() ? convert_dense(bias, DType::f32) : Tensor();
+  const float* x = x32.data<float>();
+  const float* pb = bias32.defined() ? bias32.data<float>() : nullptr;
   const auto run = [&](auto w_tag, auto out_tag) {
     using TW = typename decltype(w_tag)::type;
     using TO = typename decltype(out_tag)::type;
     const TW* w = static_cast<const TW*>(b.storage()->data()) + b.offset();
     TO* po = out.data<TO>();
     std::optional<gemv_detail::SplitX> split;
-    if constexpr (std::is_same_v<TW, bfloat16>) split.emplace(x.data(), M, K);
+    if constexpr (std::is_same_v<TW, bfloat16>) split.emplace(x, M, K);
     const gemv_detail::SplitX* sp = split ? &*split : nullptr;
     const std::int64_t blocks = (N + gemv_detail::kBlock - 1) / gemv_detail::kBlock;
     molm::detail::parallel_for(blocks, gemv_detail::kBlock * K, [&](std::int64_t blk) {
       const std::int64_t n0 = blk * gemv_detail::kBlock, n1 = std::min(N, n0 + gemv_detail::kBlock);
       switch (M) {
-        case 1: gemv_detail::gemv_block<1>(x.data(), sp, K, w, ldw, pb, po, N, n0, n1); break;
-        case 2: gemv_detail::gemv_block<2>(x.data(), sp, K, w, ldw, pb, po, N, n0, n1); break;
-        case 3: gemv_detail::gemv_block<3>(x.data(), sp, K, w, ldw, pb, po, N, n0, n1); break;
-        default: gemv_detail::gemv_block<4>(x.data(), sp, K, w, ldw, pb, po, N, n0, n1); break;
+        case 1: gemv_detail::gemv_block<1>(x, sp, K, w, ldw, pb, po, N, n0, n1); break;
+        case 2: gemv_detail::gemv_block<2>(x, sp, K, w, ldw, pb, po, N, n0, n1); break;
+        case 3: gemv_detail::gemv_block<3>(x, sp, K, w, ldw, pb, po, N, n0, n1); break;
+        default: gemv_detail::gemv_block<4>(x, sp, K, w, ldw, pb, po, N, n0, n1); break;
       }
     });
   };

@@ -37,4 +37,20 @@ void map_forward(cpu_t, const Tensor& out, F f, const In&... ins) {
   });
 }
 
+/// The elementwise function of a copy or a dtype conversion.
+inline constexpr auto identity = [](auto v) { return v; };
+
+/// A dense copy of t (any strides, any floating dtype) converted to `to`.
+inline Tensor convert_dense(const Tensor& t, DType to) {
+  Tensor c = Tensor::empty(t.shape(), to);
+  visit_floating(to, "convert_dense", [&](auto to_tag) {
+    using TO = typename decltype(to_tag)::type;
+    visit_floating(t.dtype(), "convert_dense", [&](auto from_tag) {
+      using TI = typename decltype(from_tag)::type;
+      map_forward<TO, TI>(cpu_t{}, c, identity, t);
+    });
+  });
+  return c;
+}
+
 }  // namespace molm::backend

@@ -58,22 +58,6 @@ inline void matmul_f64_eigen(const Tensor& a, const Tensor& b, const Tensor& bia
   });
 }
 
-/// The elementwise function of a copy or a dtype conversion.
-inline constexpr auto identity = [](auto v) { return v; };
-
-/// A dense copy of t converted to `to`.
-inline Tensor convert_dense(const Tensor& t, DType to) {
-  Tensor c = Tensor::empty(t.shape(), to);
-  visit_floating(to, "matmul", [&](auto to_tag) {
-    using TO = typename decltype(to_tag)::type;
-    visit_floating(t.dtype(), "matmul", [&](auto from_tag) {
-      using TI = typename decltype(from_tag)::type;
-      map_forward<TO, TI>(cpu_t{}, c, identity, t);
-    });
-  });
-  return c;
-}
-
 }  // namespace matmul_detail
 
 /// out = a·b (+ bias). a [..., M, K], b [..., K, N], out [..., M, N] dense, all of one rank ≥ 2; each
@@ -89,7 +73,7 @@ inline void matmul_forward(cpu_t, const Tensor& a, const Tensor& b, const Tensor
         return;
       }
       visit_floating(bias.dtype(), "matmul", [&](auto btag) {
-        map_forward<TO, typename decltype(btag)::type>(cpu_t{}, out, matmul_detail::identity, bias);
+        map_forward<TO, typename decltype(btag)::type>(cpu_t{}, out, identity, bias);
       });
     });
     return;
@@ -100,9 +84,9 @@ inline void matmul_forward(cpu_t, const Tensor& a, const Tensor& b, const Tensor
   MOLM_CHECK(a.dtype() == DType::f16 && b.dtype() == DType::f16 && out.dtype() == DType::f16, "matmul",
              "no CPU kernel for {} x {} -> {}", name(a.dtype()), name(b.dtype()), name(out.dtype()));
   Tensor out32 = Tensor::empty(out.shape(), DType::f32);
-  onednn::matmul(matmul_detail::convert_dense(a, DType::f32), matmul_detail::convert_dense(b, DType::f32),
-                 bias.defined() ? matmul_detail::convert_dense(bias, DType::f32) : Tensor(), out32);
-  map_forward<float16, float>(cpu_t{}, out, matmul_detail::identity, out32);
+  onednn::matmul(convert_dense(a, DType::f32), convert_dense(b, DType::f32),
+                 bias.defined() ? convert_dense(bias, DType::f32) : Tensor(), out32);
+  map_forward<float16, float>(cpu_t{}, out, identity, out32);
 }
 
 }  // namespace molm::backend

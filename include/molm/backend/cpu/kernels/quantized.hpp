@@ -26,15 +26,6 @@ namespace molm::backend {
 
 namespace q8_detail {
 
-inline float to_float(const Tensor& t, std::int64_t i) {
-  switch (t.dtype()) {
-    case DType::f32: return t.data<float>()[i];
-    case DType::bf16: return static_cast<float>(t.data<bfloat16>()[i]);
-    case DType::f16: return static_cast<float>(t.data<float16>()[i]);
-    default: MOLM_THROW("quantize_q8", "cannot quantize {}", name(t.dtype()));
-  }
-}
-
 /// Σ_k x[k]·q[k] over one block of `len` ≤ 32 values, scalar.
 inline float block_dot(const float* x, const std::int8_t* q, std::int64_t len) {
   float s = 0;
@@ -105,8 +96,8 @@ MOLM_AVX512 void gemv_rows_avx512(const float* x, std::int64_t Kpad, std::int64_
 }  // namespace q8_detail
 
 /// q [N, K] u8 (int8 bits) and scales [N, ceil(K/32)] f32 of w [N, K]; all dense.
-template <class Tag> void quantize_q8(Tag, const Tensor& w, const Tensor& q, const Tensor& scales) {
-  const Tensor& wd = w;  // dense (the op passes a contiguous weight)
+template <class T, class Tag> void quantize_q8(Tag, const Tensor& w, const Tensor& q, const Tensor& scales) {
+  const T* pw = w.data<T>();  // dense (the op passes a contiguous weight)
   const std::int64_t N = w.shape()[0], K = w.shape()[1], blocks = scales.shape()[1];
   auto* pq = reinterpret_cast<std::int8_t*>(q.data<std::uint8_t>());
   float* ps = scales.data<float>();
@@ -114,11 +105,11 @@ template <class Tag> void quantize_q8(Tag, const Tensor& w, const Tensor& q, con
     for (std::int64_t b = 0; b < blocks; ++b) {
       const std::int64_t k0 = b * kQ8BlockSize, len = std::min(kQ8BlockSize, K - k0);
       float amax = 0;
-      for (std::int64_t k = 0; k < len; ++k) amax = std::max(amax, std::abs(q8_detail::to_float(wd, n * K + k0 + k)));
+      for (std::int64_t k = 0; k < len; ++k) amax = std::max(amax, std::abs(static_cast<float>(pw[n * K + k0 + k])));
       const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
       ps[n * blocks + b] = d;
       for (std::int64_t k = 0; k < len; ++k) {
-        const float v = std::nearbyint(q8_detail::to_float(wd, n * K + k0 + k) * id);
+        const float v = std::nearbyint(static_cast<float>(pw[n * K + k0 + k]) * id);
         pq[n * K + k0 + k] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, v)));
       }
     }
@@ -139,7 +130,7 @@ void linear_q8(Tag, const Tensor& x, const Tensor& q, const Tensor& scales, cons
       for (std::int64_t k = 0; k < K; ++k) pw[n * K + k] = ps[n * blocks + k / kQ8BlockSize] * static_cast<float>(pq[n * K + k]);
     });
     const bool wide = x.dtype() == DType::f32;
-    const Tensor x32 = wide ? x : matmul_detail::convert_dense(x, DType::f32);
+    const Tensor x32 = wide ? x : convert_dense(x, DType::f32);
     const Tensor out32 = wide ? out : Tensor::empty(out.shape(), DType::f32);
     matmul_forward(Tag{}, x32, molm::detail::alias(w, {K, N}, {1, K}, 0), bias, out32);
     if (!wide) {
@@ -152,8 +143,9 @@ void linear_q8(Tag, const Tensor& x, const Tensor& q, const Tensor& scales, cons
   // x as f32 rows padded with zeros to whole blocks (x is dense: the op passes it so).
   const std::int64_t Kpad = blocks * kQ8BlockSize;
   std::vector<float> xf(static_cast<std::size_t>(M * Kpad), 0.0f);
+  const T* px = x.data<T>();
   for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t k = 0; k < K; ++k) xf[m * Kpad + k] = static_cast<float>(x.data<T>()[m * K + k]);
+    for (std::int64_t k = 0; k < K; ++k) xf[m * Kpad + k] = static_cast<float>(px[m * K + k]);
   std::vector<float> result(static_cast<std::size_t>(M * N));
   constexpr std::int64_t chunk = 64;
   const std::int64_t chunks = (N + chunk - 1) / chunk;
